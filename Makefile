@@ -1,0 +1,44 @@
+# The two set-up commands in the README: `make demo` and `make test`.
+# Both create .venv, install lbguard with its dev extras, and install the
+# Debian packages it drives (haproxy, nginx-light) when they are missing.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(BIN):$(PATH):/usr/sbin:/sbin
+
+.PHONY: demo test lint typecheck unit system-deps docs-rules bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+system-deps:
+	@tools/system-deps.sh
+
+demo: $(STAMP) system-deps
+	@bash examples/demo.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/ruff check src tests benchmarks tools
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP) system-deps
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck unit
+
+docs-rules: $(STAMP)
+	$(BIN)/python tools/gen_rule_docs.py
+
+bench: $(STAMP) system-deps
+	$(BIN)/python benchmarks/check_haproxy.py
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""lbguard: keeps load balancers honest."""
+
+__version__ = "0.1.0"

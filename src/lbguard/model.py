@@ -1,0 +1,299 @@
+"""One balancer-neutral model of a load-balancer configuration.
+
+Every dialect parser (HAProxy, nginx, and later others) produces these objects, and
+every command (check, simulate, verify, watch, audit) reads only these objects. That
+is what lets a rule or a simulation written once apply to every balancer.
+
+All nodes are frozen: a parsed config is a value, safe to share between threads
+and to hash for baselines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+
+EMPTY_MAP: Mapping[str, object] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Location:
+    """A 1-based span in a source file; end is inclusive of the last column."""
+
+    path: str
+    line: int
+    column: int = 1
+    end_line: int = 0
+    end_column: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class Directive:
+    """A raw keyword line (HAProxy) or directive (nginx), kept for rules and redaction."""
+
+    name: str
+    args: tuple[str, ...]
+    location: Location
+    # Set when the directive came from a `defaults` section (or an nginx outer block):
+    # the name of the section it was inherited from.
+    inherited_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """A resolved value together with where it was written and whether it was inherited."""
+
+    value: str
+    location: Location
+    inherited_from: str | None = None
+
+
+class Dialect(str, Enum):
+    HAPROXY = "haproxy"
+    NGINX = "nginx"
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """One upstream server line as the balancer will see it.
+
+    `address` is None when the address part is empty (``server web-02 :80``), which is
+    the signature of an unset shell variable in a generated config.
+    """
+
+    name: str
+    address: str | None
+    port: int | None
+    location: Location
+    weight: int = 1
+    backup: bool = False
+    disabled: bool = False
+    check: bool = False
+    maxconn: int | None = None
+    maxqueue: int | None = None
+    slowstart: float | None = None
+    agent_check: bool = False
+    # Everything after the address, as written: ("check", None), ("weight", "10") ...
+    options: tuple[tuple[str, str | None], ...] = ()
+    # server-template NAME NUM ...: how many servers the template expands to.
+    template_count: int | None = None
+    # Where the address came from when the line was produced by a template or script.
+    address_text: str = ""
+    # nginx: max_fails (None = default of 1); HAProxy leaves it None.
+    max_fails: int | None = None
+
+    @property
+    def endpoint(self) -> str:
+        host = self.address if self.address is not None else ""
+        if self.port is None:
+            return host
+        if ":" in host and not host.startswith("["):
+            return f"[{host}]:{self.port}"
+        return f"{host}:{self.port}"
+
+    def option(self, name: str) -> str | None:
+        for key, value in self.options:
+            if key == name:
+                return value if value is not None else ""
+        return None
+
+    def has_option(self, name: str) -> bool:
+        return any(key == name for key, _ in self.options)
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """The balancing algorithm and its parameters, normalised across dialects.
+
+    `algorithm` uses each balancer's own name (HAProxy: ``roundrobin``, ``static-rr``,
+    ``leastconn``, ``first``, ``source``, ``uri``, ``url_param``, ``hdr``, ``random``,
+    ``rdp-cookie``, ``hash``; nginx: ``round_robin``, ``ip_hash``, ``hash``,
+    ``least_conn``, ``random``), because the simulator must model each exactly.
+    """
+
+    algorithm: str
+    location: Location | None = None
+    args: tuple[str, ...] = ()
+    # The hash key where the algorithm hashes one: "src", "uri", "hdr(host)", "$remote_addr".
+    key: str | None = None
+    # HAProxy hash-type: "map-based" (default) or "consistent"; nginx "consistent".
+    hash_type: str = "map-based"
+    hash_function: str = "sdbm"
+    avalanche: bool = False
+    hash_balance_factor: int = 0
+    inherited_from: str | None = None
+
+    @property
+    def is_hash(self) -> bool:
+        return self.algorithm in {
+            "source",
+            "uri",
+            "url_param",
+            "hdr",
+            "rdp-cookie",
+            "hash",
+            "ip_hash",
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """How the pool notices a dead or overloaded server."""
+
+    kind: str = "none"  # none, tcp, http, agent, passive
+    location: Location | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Persistence:
+    kind: str  # cookie, stick-table
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """A set of servers that share one balancing decision (HAProxy backend, nginx upstream)."""
+
+    name: str
+    kind: str  # backend, listen, upstream, defaults-only...
+    location: Location
+    balance: Balance
+    servers: tuple[Server, ...] = ()
+    mode: str = "http"
+    persistence: tuple[Persistence, ...] = ()
+    health: HealthCheck = field(default_factory=HealthCheck)
+    timeouts: Mapping[str, Setting] = field(default_factory=lambda: MappingProxyType({}))
+    # Flags a rule may ask about by name: allbackups, redispatch, ...
+    flags: Mapping[str, Setting] = field(default_factory=lambda: MappingProxyType({}))
+    directives: tuple[Directive, ...] = ()
+    # nginx: worker_processes N gives N independent round-robin schedulers.
+    workers: int = 1
+    # Where this pool was defined when it was synthesised (nginx proxy_pass to a literal).
+    implicit: bool = False
+
+    def has_flag(self, name: str) -> bool:
+        return name in self.flags
+
+    def active_servers(self) -> tuple[Server, ...]:
+        """Servers that take traffic while all are healthy: not backup, not disabled."""
+        return tuple(s for s in self.servers if not s.backup and not s.disabled)
+
+    def backup_servers(self) -> tuple[Server, ...]:
+        return tuple(s for s in self.servers if s.backup and not s.disabled)
+
+    def serving_servers(self) -> tuple[Server, ...]:
+        """The servers that really receive requests when every server is healthy.
+
+        HAProxy and nginx both skip weight-0 servers and use backups only when no
+        active server can take traffic; without `option allbackups` HAProxy uses
+        just the first backup.
+        """
+        active = tuple(s for s in self.active_servers() if s.weight > 0)
+        if active:
+            return active
+        backups = tuple(s for s in self.backup_servers() if s.weight > 0)
+        if not backups:
+            return ()
+        if self.balance.algorithm in {"round_robin", "least_conn"} or "allbackups" in self.flags:
+            return backups
+        return backups[:1]
+
+    def weight_shares(self) -> dict[str, float]:
+        """Each server's share of traffic from weights alone, keyed by server name."""
+        serving = self.serving_servers()
+        total = sum(s.weight for s in serving)
+        shares = {s.name: 0.0 for s in self.servers}
+        if total <= 0:
+            return shares
+        for s in serving:
+            shares[s.name] = shares.get(s.name, 0.0) + s.weight / total
+        return shares
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A frontend's decision to send some traffic to a pool."""
+
+    pool: str
+    location: Location
+    condition: str | None = None
+    default: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Bind:
+    address: str
+    location: Location
+    options: tuple[str, ...] = ()
+
+    @property
+    def accept_proxy(self) -> bool:
+        return "accept-proxy" in self.options or "proxy_protocol" in self.options
+
+
+@dataclass(frozen=True, slots=True)
+class Frontend:
+    """Where traffic enters: HAProxy frontend/listen, nginx server block."""
+
+    name: str
+    kind: str  # frontend, listen, server
+    location: Location
+    binds: tuple[Bind, ...] = ()
+    routes: tuple[Route, ...] = ()
+    mode: str = "http"
+    timeouts: Mapping[str, Setting] = field(default_factory=lambda: MappingProxyType({}))
+    directives: tuple[Directive, ...] = ()
+
+    @property
+    def default_route(self) -> Route | None:
+        for route in self.routes:
+            if route.default:
+                return route
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    path: str
+    sha256: str
+    lines: int
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A raw top-level section or block, for rules that need what the model abstracts away."""
+
+    kind: str
+    name: str
+    location: Location
+    directives: tuple[Directive, ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole parsed configuration: every file it read and every node it defines."""
+
+    dialect: Dialect
+    files: tuple[SourceFile, ...]
+    pools: tuple[Pool, ...] = ()
+    frontends: tuple[Frontend, ...] = ()
+    sections: tuple[Section, ...] = ()
+    # Names of environment variables referenced but unset, with where.
+    unresolved_env: tuple[tuple[str, Location], ...] = ()
+
+    def pool(self, name: str) -> Pool | None:
+        for pool in self.pools:
+            if pool.name == name:
+                return pool
+        return None
+
+    def iter_servers(self) -> Iterator[tuple[Pool, Server]]:
+        for pool in self.pools:
+            for server in pool.servers:
+                yield pool, server

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install the Debian packages lbguard's native checks and sandbox need, when missing.
+# Not root and no passwordless sudo: print the exact command and fail, so nobody
+# has to guess why a native test could not start.
+set -euo pipefail
+
+need=()
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+
+[ ${#need[@]} -eq 0 ] && exit 0
+
+cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${need[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+    echo "lbguard: installing system packages: ${need[*]}"
+    sh -c "$cmd"
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    echo "lbguard: installing system packages with sudo: ${need[*]}"
+    sudo sh -c "$cmd"
+else
+    echo "lbguard: missing system packages: ${need[*]}" >&2
+    echo "lbguard: run this as root, then run make again:" >&2
+    echo "    sudo sh -c '$cmd'" >&2
+    exit 1
+fi
