@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from types import MappingProxyType
 
 EMPTY_MAP: Mapping[str, object] = MappingProxyType({})
@@ -42,6 +42,16 @@ class Directive:
     # Set when the directive came from a `defaults` section (or an nginx outer block):
     # the name of the section it was inherited from.
     inherited_from: str | None = None
+    # 1-based column of each argument, so a finding can point at the exact word.
+    arg_columns: tuple[int, ...] = ()
+
+    def arg_location(self, index: int) -> Location:
+        """The span of argument `index` (0-based), or the whole directive if unknown."""
+        if index < len(self.arg_columns) and index < len(self.args):
+            col = self.arg_columns[index]
+            end = col + max(len(self.args[index]), 1) - 1
+            return Location(self.location.path, self.location.line, col, self.location.line, end)
+        return self.location
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +63,7 @@ class Setting:
     inherited_from: str | None = None
 
 
-class Dialect(str, Enum):
+class Dialect(StrEnum):
     HAPROXY = "haproxy"
     NGINX = "nginx"
 
@@ -86,6 +96,8 @@ class Server:
     address_text: str = ""
     # nginx: max_fails (None = default of 1); HAProxy leaves it None.
     max_fails: int | None = None
+    # The span of the address word, so an empty or odd address is pointed at exactly.
+    address_location: Location | None = None
 
     @property
     def endpoint(self) -> str:
@@ -286,6 +298,9 @@ class Config:
     sections: tuple[Section, ...] = ()
     # Names of environment variables referenced but unset, with where.
     unresolved_env: tuple[tuple[str, Location], ...] = ()
+    # Comments as written (without the leading '#'), for suppressions and for rules
+    # that read the author's notes ("behind Cloudflare").
+    comments: tuple[tuple[Location, str], ...] = ()
 
     def pool(self, name: str) -> Pool | None:
         for pool in self.pools:

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `make demo`: the incident this project exists for, told by lbguard itself.
+# A provisioning script wrote a balancer config in which one server took all the
+# traffic. lbguard finds it before deploy.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+LBGUARD=${LBGUARD:-.venv/bin/lbguard}
+export COLUMNS=${COLUMNS:-100}
+
+section() { printf '\n\033[1m== %s ==\033[0m\n\n' "$1"; }
+
+section "1. lbguard check: the config that was deployed on the day of the outage"
+"$LBGUARD" check examples/incident/haproxy.cfg
+echo "(exit status $? : findings at or above 'warning' fail the check)"
+
+section "2. lbguard check: its corrected twin"
+"$LBGUARD" check examples/incident/haproxy.fixed.cfg
+status=$?
+echo "(exit status $status)"
+[ "$status" -eq 0 ] || { echo "demo: the fixed config should be clean" >&2; exit 1; }
+
+section "3. Machine-readable output for CI (JSON contract, version 1)"
+"$LBGUARD" check --format json examples/incident/haproxy.cfg | head -n 30
+echo

@@ -1,0 +1,3 @@
+from lbguard.cli import run
+
+run()

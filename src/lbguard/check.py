@@ -1,0 +1,222 @@
+"""`lbguard check`: parse, run the rules, ask the real binary, suppress, redact, report.
+
+This is the one place that wires parsers, rules and the native check together, so
+every entry point (CLI, pre-commit, audits) gets the same verdict for the same files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from lbguard import redact, suppress
+from lbguard.detect import detect_dialect, discover
+from lbguard.errors import ConfigReadError
+from lbguard.findings import NATIVE, PARSE, Finding, Severity
+from lbguard.model import Config, Dialect, Location
+from lbguard.report import Report, RuleInfo
+from lbguard.rules import RULES, Rule, RuleContext
+from lbguard.settings import Settings
+from lbguard.sources import read_source
+
+
+@dataclass
+class Unit:
+    """Files that make up one configuration (one `haproxy -f ...` or one nginx.conf)."""
+
+    dialect: Dialect
+    paths: list[str]
+
+
+@dataclass
+class Parsed:
+    config: Config
+    findings: list[Finding]
+    sources: dict[str, list[str]] = field(default_factory=dict)
+
+
+def plan_units(
+    paths: Sequence[str], dialect: Dialect | None = None, merge: bool = False
+) -> list[Unit]:
+    """Group the named paths into configs, detecting each file's dialect."""
+    files: list[str] = []
+    for path in paths:
+        if not os.path.exists(path):
+            raise ConfigReadError(f"{path}: no such file or directory")
+        files.extend(discover(path))
+    units: list[Unit] = []
+    merged: Unit | None = None
+    for path in files:
+        d = dialect
+        if d is None:
+            d = detect_dialect(path, read_source(path).text)
+            if d is None:
+                raise ConfigReadError(
+                    f"{path}: cannot tell whether this is an HAProxy or an nginx config; "
+                    "pass --dialect haproxy or --dialect nginx"
+                )
+        if merge and d is Dialect.HAPROXY:
+            if merged is None:
+                merged = Unit(d, [])
+                units.append(merged)
+            merged.paths.append(path)
+        else:
+            units.append(Unit(d, [path]))
+    return units
+
+
+def parse_unit(unit: Unit, *, context: str | None = None, prefix: str | None = None) -> Parsed:
+    """Parse one unit with its dialect's parser into the shared model."""
+    if unit.dialect is Dialect.HAPROXY:
+        from lbguard.parsers.haproxy import parse_haproxy
+
+        result = parse_haproxy(unit.paths)
+        return Parsed(result.config, result.findings, result.sources)
+    from lbguard.parsers.nginx import parse_nginx
+
+    config, findings = parse_nginx(unit.paths, prefix=prefix, context=context)
+    sources: dict[str, list[str]] = {}
+    for f in config.files:
+        try:
+            sources[f.path] = read_source(f.path).text.split("\n")
+        except ConfigReadError:
+            continue
+    return Parsed(config, findings, sources)
+
+
+def run_rules(
+    config: Config, settings: Settings, rules: Iterable[type[Rule]] = RULES
+) -> list[Finding]:
+    """Every enabled rule for this dialect over every node it targets."""
+    active = set(settings.active_rules())
+    out: list[Finding] = []
+    for rule_cls in rules:
+        if rule_cls.code not in active or config.dialect not in rule_cls.dialects:
+            continue
+        options, severity = settings.options_for(rule_cls.code)
+        rule = rule_cls()
+        ctx = RuleContext(config, options)
+        produced: list[Finding] = []
+        if rule.target == "pool":
+            for pool in config.pools:
+                produced.extend(rule.check_pool(pool, ctx))
+        elif rule.target == "frontend":
+            for frontend in config.frontends:
+                produced.extend(rule.check_frontend(frontend, ctx))
+        else:
+            produced.extend(rule.check_config(config, ctx))
+        if severity is not None:
+            produced = [
+                Finding(f.code, f.rule, severity, f.message, f.location, f.context, f.fix)
+                for f in produced
+            ]
+        out.extend(produced)
+    return out
+
+
+def unresolved_env_findings(config: Config) -> list[Finding]:
+    return [
+        Finding(
+            PARSE,
+            "unset-variable",
+            Severity.WARNING,
+            f"environment variable '{name}' is not set here; HAProxy will expand "
+            f'"${{{name}}}" to an empty string (use "${{{name}-default}}" to give a default)',
+            loc,
+            environment=True,
+        )
+        for name, loc in config.unresolved_env
+    ]
+
+
+def dedupe_native(own: list[Finding], native: list[Finding]) -> list[Finding]:
+    """Drop a native finding when lbguard already reports an error at the same line."""
+    taken = {
+        (f.location.path, f.location.line)
+        for f in own
+        if f.code == PARSE or f.severity == Severity.ERROR
+    }
+    return [f for f in native if (f.location.path, f.location.line) not in taken]
+
+
+NativeRunner = Callable[[Unit, Config], list[Finding]]
+
+
+def default_native(
+    unit: Unit, config: Config, *, context: str | None, prefix: str | None
+) -> list[Finding] | None:
+    """Findings from the real binary, or None when it is not installed."""
+    if unit.dialect is Dialect.HAPROXY:
+        from lbguard.native_haproxy import haproxy_binary, run_haproxy_check
+
+        if haproxy_binary() is None:
+            return None
+        return run_haproxy_check(unit.paths, config)
+    from lbguard.native_nginx import nginx_binary, run_nginx_check
+
+    if nginx_binary() is None:
+        return None
+    return run_nginx_check(unit.paths, context=context, prefix=prefix)
+
+
+def rule_table() -> dict[str, RuleInfo]:
+    return {r.code: RuleInfo(r.code, r.name, r.severity, r.summary(), r.help_uri()) for r in RULES}
+
+
+def check_paths(
+    paths: Sequence[str],
+    settings: Settings,
+    *,
+    dialect: Dialect | None = None,
+    native: bool = True,
+    merge: bool = False,
+    context: str | None = None,
+    prefix: str | None = None,
+) -> Report:
+    units = plan_units(paths, dialect, merge)
+    findings: list[Finding] = []
+    sources: dict[str, list[str]] = {}
+    shown: list[str] = []
+    notices: list[str] = []
+    missing_binaries: set[str] = set()
+    for unit in units:
+        parsed = parse_unit(unit, context=context, prefix=prefix)
+        config = parsed.config
+        own = list(parsed.findings)
+        own.extend(unresolved_env_findings(config))
+        own.extend(run_rules(config, settings))
+        if native and settings.native:
+            native_findings = default_native(unit, config, context=context, prefix=prefix)
+            if native_findings is None:
+                missing_binaries.add(unit.dialect.value)
+            else:
+                own.extend(dedupe_native(own, native_findings))
+        sups, sup_problems = suppress.collect(config)
+        kept, unused = suppress.apply(own, sups)
+        kept.extend(sup_problems)
+        kept.extend(unused)
+        secrets = redact.secret_words(config)
+        findings.extend(redact.redact_findings(kept, secrets))
+        for path, lines in parsed.sources.items():
+            sources[path] = redact.redact_lines(lines, secrets)
+        for f in config.files:
+            if f.path not in shown:
+                shown.append(f.path)
+        for p in unit.paths:
+            if p not in shown:
+                shown.append(p)
+    for name in sorted(missing_binaries):
+        binary = "haproxy" if name == "haproxy" else "nginx"
+        notices.append(
+            f"note: {binary} is not installed, so the native check (`{binary} "
+            f"{'-c' if binary == 'haproxy' else '-t'}`) was skipped; lbguard's own checks ran"
+        )
+    return Report.build(findings, shown, rule_table(), sources, notices)
+
+
+def file_location(path: str) -> Location:
+    return Location(path, 1, 1, 1, 1)
+
+
+__all__ = ["NATIVE", "check_paths", "parse_unit", "plan_units", "run_rules"]

@@ -1,0 +1,184 @@
+"""The `lbguard` command line. It only wires things together; the work lives in modules."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lbguard import __version__
+from lbguard.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, LbguardError
+from lbguard.findings import Severity
+from lbguard.model import Dialect
+
+FORMATS = ("text", "json", "sarif", "junit", "github")
+
+
+class _Group(click.Group):
+    """Turns every LbguardError into one line on stderr and exit 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LbguardError as exc:
+            click.echo(f"lbguard: error: {exc.message}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("lbguard: interrupted", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:
+            ctx.exit(EXIT_OK)
+
+
+def _dialect(value: str | None) -> Dialect | None:
+    return Dialect(value) if value else None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lbguard")
+def main() -> None:
+    """Keeps load balancers honest: check, simulate and verify HAProxy and nginx configs."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--dialect", type=click.Choice([d.value for d in Dialect]), help="Override detection."
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "info"]),
+    default=None,
+    help="Lowest severity that makes the exit code 1 (default: warning).",
+)
+@click.option("--no-native", is_flag=True, help="Do not run haproxy -c / nginx -t.")
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="Read all HAProxy files and directories as one config, like haproxy -f A -f DIR.",
+)
+@click.option(
+    "--context",
+    type=click.Choice(["http", "server", "upstream", "location", "stream"]),
+    help="nginx: check the files as fragments of this context.",
+)
+@click.option("--prefix", "-p", type=click.Path(), help="nginx: prefix path, as nginx -p.")
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(path_type=Path),
+    help="lbguard.toml to use instead of searching upward from the current directory.",
+)
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the report here.")
+def check(
+    paths: tuple[str, ...],
+    dialect: str | None,
+    fmt: str,
+    fail_on: str | None,
+    no_native: bool,
+    merge: bool,
+    context: str | None,
+    prefix: str | None,
+    settings_path: Path | None,
+    output: Path | None,
+) -> None:
+    """Check load-balancer configs for syntax errors and traffic-concentrating mistakes.
+
+    Exit status: 0 clean, 1 findings at or above --fail-on, 2 usage or input error.
+    """
+    from lbguard.check import check_paths
+    from lbguard.output import render
+    from lbguard.settings import load_settings
+
+    settings, _ = load_settings(settings_path)
+    threshold = Severity.parse(fail_on) if fail_on else settings.severity_threshold()
+    report = check_paths(
+        list(paths),
+        settings,
+        dialect=_dialect(dialect),
+        native=not no_native,
+        merge=merge,
+        context=context,
+        prefix=prefix,
+    )
+    for notice in report.notices:
+        click.echo(f"lbguard: {notice}", err=True)
+    report.notices.clear()
+    _emit(lambda stream: render(report, fmt, stream), output)
+    sys.exit(EXIT_FINDINGS if report.failed(threshold) else EXIT_OK)
+
+
+def _emit(write: Any, output: Path | None) -> None:
+    """Write to stdout, or atomically to a file so a crash never leaves half a report."""
+    if output is None:
+        write(sys.stdout)
+        return
+    from lbguard.atomic import atomic_write_text
+
+    atomic_write_text(output, write)
+
+
+@main.command()
+@click.argument("code")
+def explain(code: str) -> None:
+    """Print a rule's documentation (by code, LBG101, or name, single-active-server)."""
+    from lbguard.rules import rule_by_key
+
+    rule = rule_by_key(code)
+    if rule is None:
+        raise LbguardError(f"unknown rule '{code}'; run 'lbguard rules' to list them")
+    click.echo(f"{rule.code} {rule.name} ({rule.severity.label})\n")
+    click.echo(rule.doc())
+    click.echo(f"\nDocs: {rule.help_uri()}")
+
+
+@main.command("rules")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def rules_cmd(fmt: str) -> None:
+    """List every rule with its code, name, severity and dialects."""
+    import json
+
+    from lbguard.rules import RULES
+
+    if fmt == "json":
+        data = [
+            {
+                "code": r.code,
+                "name": r.name,
+                "severity": r.severity.label,
+                "dialects": sorted(d.value for d in r.dialects),
+                "summary": r.summary(),
+                "options": {o.name: o.default for o in r.options},
+            }
+            for r in RULES
+        ]
+        click.echo(json.dumps(data, indent=2))
+        return
+    for r in RULES:
+        dialects = ",".join(sorted(d.value for d in r.dialects))
+        click.echo(f"{r.code}  {r.name:<36} {r.severity.label:<8} {dialects:<14} {r.summary()}")
+
+
+def run() -> None:
+    try:
+        main()
+    except SystemExit:
+        raise
+    except Exception as exc:  # pragma: no cover - last line of defence
+        import os
+
+        if os.environ.get("LBGUARD_DEBUG"):
+            raise
+        click.echo(
+            f"lbguard: internal error: {type(exc).__name__}: {exc} "
+            "(set LBGUARD_DEBUG=1 for a traceback, and please report it)",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

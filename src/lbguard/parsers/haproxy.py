@@ -1,0 +1,1397 @@
+"""HAProxy 2.6 configuration parser: files to the shared model, plus every syntax error.
+
+It reads files the way ``haproxy -f FILE -f DIR`` does (a directory contributes its
+``*.cfg`` files in lexical order), evaluates ``.if`` blocks, expands ``"${VAR}"``,
+validates keywords against the 2.6 grammar tables, and then resolves ``defaults``
+sections into each proxy so that rules see the values that really apply.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from lbguard.errors import ConfigReadError
+from lbguard.findings import Finding, Severity, parse_error
+from lbguard.model import (
+    Balance,
+    Bind,
+    Config,
+    Dialect,
+    Directive,
+    Frontend,
+    HealthCheck,
+    Location,
+    Persistence,
+    Pool,
+    Route,
+    Section,
+    Server,
+    Setting,
+    SourceFile,
+)
+from lbguard.parsers import haproxy_keywords as kw
+from lbguard.parsers import haproxy_samples as samples
+from lbguard.parsers.haproxy_arity import NEEDS_ARGUMENT
+from lbguard.parsers.haproxy_conditions import evaluate_condition
+from lbguard.parsers.haproxy_lexer import Line, tokenize
+from lbguard.sources import SourceText, read_source
+from lbguard.suggest import did_you_mean
+
+SECTIONS = kw.SECTION_HEADERS
+PROXY_SECTIONS = frozenset({"defaults", "frontend", "backend", "listen"})
+# Proxy sections' names must be unique among proxies that carry traffic.
+_TIME_RE = re.compile(r"^\d+(us|ms|s|m|h|d)?$")
+_INT_RE = re.compile(r"^[+-]?\d+$")
+
+
+@dataclass
+class _Stmt:
+    """One statement in a section, with the columns of its words for precise findings."""
+
+    words: tuple[str, ...]
+    columns: tuple[int, ...]
+    path: str
+    lineno: int
+    quoted: frozenset[int] = frozenset()
+
+    def loc(self, index: int = 0) -> Location:
+        index = min(index, len(self.words) - 1) if self.words else 0
+        col = self.columns[index] if self.columns else 1
+        word = self.words[index] if self.words else ""
+        return Location(self.path, self.lineno, col, self.lineno, col + max(len(word), 1) - 1)
+
+    def span(self) -> Location:
+        if not self.words:
+            return Location(self.path, self.lineno, 1, self.lineno, 1)
+        end = self.columns[-1] + max(len(self.words[-1]), 1) - 1
+        return Location(self.path, self.lineno, self.columns[0], self.lineno, end)
+
+    def directive(self, inherited_from: str | None = None) -> Directive:
+        return Directive(
+            self.words[0], self.words[1:], self.span(), inherited_from, self.columns[1:]
+        )
+
+
+@dataclass
+class _RawSection:
+    kind: str
+    name: str
+    stmt: _Stmt
+    body: list[_Stmt] = field(default_factory=list)
+    from_defaults: str | None = None
+    # The defaults section that was current when this proxy was declared.
+    implicit_defaults: _RawSection | None = None
+
+
+@dataclass
+class ParseResult:
+    config: Config
+    findings: list[Finding]
+    sources: dict[str, list[str]]
+
+
+def expand_paths(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Files in the order HAProxy reads them: each -f as given; a directory's *.cfg sorted."""
+    out: list[str] = []
+    for raw in paths:
+        path = os.fspath(raw)
+        if os.path.isdir(path):
+            names = sorted(n for n in os.listdir(path) if n.endswith(".cfg"))
+            files = [os.path.join(path, n) for n in names]
+            files = [f for f in files if os.path.isfile(f)]
+            if not files:
+                raise ConfigReadError(f"{path}: directory has no *.cfg files")
+            out.extend(files)
+        else:
+            out.append(path)
+    return out
+
+
+def parse_haproxy(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str] | None = None,
+) -> ParseResult:
+    """Parse HAProxy config files (as `haproxy -f` takes them) into the shared model."""
+    files = expand_paths(paths)
+    texts = [read_source(f) for f in files]
+    return parse_haproxy_texts(texts, env=env)
+
+
+def parse_haproxy_texts(
+    texts: Iterable[SourceText], *, env: Mapping[str, str] | None = None
+) -> ParseResult:
+    parser = _Parser(dict(os.environ) if env is None else dict(env))
+    sources: dict[str, list[str]] = {}
+    src_files: list[SourceFile] = []
+    for src in texts:
+        lines = src.text.split("\n")
+        sources[src.path] = lines
+        src_files.append(SourceFile(src.path, src.sha256, len(lines)))
+        parser.read_file(src.path, src.text, lines)
+    config = parser.build(tuple(src_files))
+    return ParseResult(config, parser.findings, sources)
+
+
+class _Parser:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.findings: list[Finding] = []
+        self.sections: list[_RawSection] = []
+        self.unresolved: list[tuple[str, Location]] = []
+        self.defaults_by_name: dict[str, _RawSection] = {}
+        self.comments: list[tuple[Location, str]] = []
+
+    # ----------------------------------------------------------------- reading
+
+    def error(self, message: str, loc: Location, context: tuple[str, ...] = ()) -> None:
+        self.findings.append(parse_error(message, loc, context))
+
+    def warn(self, message: str, loc: Location, context: tuple[str, ...] = ()) -> None:
+        self.findings.append(
+            Finding("PARSE", "syntax-warning", Severity.WARNING, message, loc, context)
+        )
+
+    def read_file(self, path: str, text: str, lines: list[str]) -> None:
+        current: _RawSection | None = None
+        # Conditional-block stack: (taking, seen_true, seen_else, line)
+        cond: list[tuple[bool, bool, bool, int]] = []
+        env = self.env
+        last = len(lines)
+        if text and not text.endswith("\n"):
+            self.error(
+                "missing newline at end of file; HAProxy 2.6 refuses a last line without LF "
+                "(the file may have been truncated)",
+                Location(path, last, 1, last, max(len(lines[-1]), 1)),
+            )
+        elif text.endswith("\n"):
+            last -= 1  # the empty string after the final newline is not a line
+        active = True
+        for idx in range(last):
+            raw = lines[idx]
+            lineno = idx + 1
+            stripped = raw.lstrip()
+            if not stripped:
+                continue
+            if stripped[0] == "#":
+                col = len(raw) - len(stripped) + 1
+                self.comments.append((Location(path, lineno, col), stripped[1:].strip()))
+                continue
+            if "#" in stripped:
+                self._trailing_comment(path, lineno, raw)
+            if stripped[0] == ".":
+                line = tokenize(raw, lineno, env)
+                if line.words and line.words[0] in _COND_WORDS:
+                    active = self._conditional(path, line, cond)
+                    continue
+                if not active:
+                    continue
+                self._dot_directive(path, line)
+                continue
+            if not active:
+                continue
+            line = tokenize(raw, lineno, env)
+            for col, msg in line.errors:
+                self.error(msg, Location(path, lineno, col, lineno, col))
+            for name, col in line.unresolved:
+                loc = Location(path, lineno, col, lineno, col + len(name) + 2)
+                self.unresolved.append((name, loc))
+            if not line.words:
+                continue
+            stmt = _Stmt(line.words, line.columns, path, lineno, line.quoted)
+            first = line.words[0]
+            if first in SECTIONS:
+                current = self._open_section(stmt)
+                continue
+            if current is None:
+                self.error(
+                    f"unknown keyword '{first}' out of section; every file must start with "
+                    "a section keyword (global, defaults, frontend, backend, listen, ...)",
+                    stmt.loc(0),
+                )
+                continue
+            current.body.append(stmt)
+        if cond:
+            self.error(
+                "'.if' block opened here is not closed by '.endif' before the end of the file",
+                Location(path, cond[-1][3], 1, cond[-1][3], 3),
+            )
+
+    def _trailing_comment(self, path: str, lineno: int, raw: str) -> None:
+        # Good enough for notes and suppressions: a '#' preceded by blank space and
+        # not inside quotes.
+        quote = ""
+        prev = " "
+        for i, ch in enumerate(raw):
+            if quote:
+                if ch == quote:
+                    quote = ""
+            elif ch in "'\"" and prev != "\\":
+                quote = ch
+            elif ch == "#" and prev in " \t":
+                self.comments.append((Location(path, lineno, i + 1), raw[i + 1 :].strip()))
+                return
+            prev = ch
+
+    def _conditional(self, path: str, line: Line, cond: list[tuple[bool, bool, bool, int]]) -> bool:
+        word = line.words[0]
+        loc = Location(path, line.lineno, line.columns[0], line.lineno, line.columns[0] + 2)
+        parent_active = all(c[0] for c in cond[:-1]) if cond else True
+        if word == ".if":
+            outer = all(c[0] for c in cond)
+            ok, err = evaluate_condition(line.words[1:], self.env)
+            if err:
+                self.error(f"'.if': {err}", loc)
+            cond.append((outer and ok, ok, False, line.lineno))
+        elif word == ".elif":
+            if not cond or cond[-1][2]:
+                self.error("'.elif' without a matching '.if'", loc)
+                return all(c[0] for c in cond)
+            _, seen, _, start = cond[-1]
+            ok, err = evaluate_condition(line.words[1:], self.env)
+            if err:
+                self.error(f"'.elif': {err}", loc)
+            take = (not seen) and ok
+            cond[-1] = (parent_active and take, seen or ok, False, start)
+        elif word == ".else":
+            if not cond or cond[-1][2]:
+                self.error("'.else' without a matching '.if'", loc)
+                return all(c[0] for c in cond)
+            _, seen, _, start = cond[-1]
+            cond[-1] = (parent_active and not seen, True, True, start)
+        elif word == ".endif":
+            if not cond:
+                self.error("'.endif' without a matching '.if'", loc)
+            else:
+                cond.pop()
+        return all(c[0] for c in cond)
+
+    def _dot_directive(self, path: str, line: Line) -> None:
+        word = line.words[0]
+        loc = Location(path, line.lineno, line.columns[0], line.lineno, line.columns[0])
+        message = " ".join(line.words[1:])
+        if word == ".alert":
+            self.error(f"config asks to stop: {message}", loc)
+        elif word == ".warning":
+            self.warn(f"config warning: {message}", loc)
+        elif word in (".notice", ".diag"):
+            return
+        else:
+            self.error(f"unknown directive '{word}'", loc)
+
+    def _open_section(self, stmt: _Stmt) -> _RawSection:
+        kind = stmt.words[0]
+        args = stmt.words[1:]
+        name = args[0] if args else ""
+        section = _RawSection(kind, name, stmt)
+        if kind in PROXY_SECTIONS:
+            if kind != "defaults" and not name:
+                self.error(f"'{kind}' needs a name", stmt.loc(0))
+            rest = list(args[1:])
+            if len(rest) >= 2 and rest[0] == "from":
+                section.from_defaults = rest[1]
+                rest = rest[2:]
+            elif rest and rest[0] == "from":
+                self.error(
+                    f"'{kind} {name} from' needs the name of a defaults section", stmt.loc(2)
+                )
+                rest = []
+            if rest:
+                if kind in ("frontend", "listen") and (":" in rest[0] or rest[0].startswith("*")):
+                    self.error(
+                        "please use the 'bind' keyword for listening addresses "
+                        f"(an address on the '{kind}' line is not accepted since HAProxy 1.x)",
+                        stmt.loc(2),
+                    )
+                else:
+                    self.error(
+                        f"unexpected argument '{rest[0]}' after '{kind} {name}'",
+                        stmt.loc(len(args) - len(rest) + 1),
+                    )
+            if kind == "defaults":
+                # A named defaults is only reachable by name; the most recent one (named
+                # or not) is what proxies without `from` inherit.
+                if name:
+                    self.defaults_by_name[name] = section
+            else:
+                section.implicit_defaults = self._last_defaults()
+        self.sections.append(section)
+        return section
+
+    def _last_defaults(self) -> _RawSection | None:
+        for section in reversed(self.sections):
+            if section.kind == "defaults":
+                return section
+        return None
+
+    # -------------------------------------------------------------- validation
+
+    def validate(self) -> None:
+        seen_proxies: dict[tuple[str, str], _Stmt] = {}
+        for section in self.sections:
+            ctx = (f"{section.kind} {section.name}".strip(),)
+            if section.kind in ("frontend", "backend", "listen"):
+                # Frontends and backends share a namespace only for the same capability.
+                caps: tuple[str, ...] = ("fe",) if section.kind == "frontend" else ("be",)
+                if section.kind == "listen":
+                    caps = ("fe", "be")
+                for cap in caps:
+                    key = (cap, section.name)
+                    prev = seen_proxies.get(key)
+                    if prev is not None and section.name:
+                        self.error(
+                            f"{section.kind} '{section.name}' has the same name as the proxy "
+                            f"at line {prev.lineno}",
+                            section.stmt.loc(1),
+                            ctx,
+                        )
+                    seen_proxies[key] = section.stmt
+            allowed = kw.SECTION_KEYWORDS.get(section.kind)
+            if section.from_defaults and section.from_defaults not in self.defaults_by_name:
+                self.error(
+                    f"'{section.kind} {section.name}' inherits from unknown defaults "
+                    f"'{section.from_defaults}'",
+                    section.stmt.loc(3),
+                    ctx,
+                )
+            server_names: dict[str, int] = {}
+            for stmt in section.body:
+                self._validate_stmt(section, stmt, allowed, ctx, server_names)
+
+    def _validate_stmt(
+        self,
+        section: _RawSection,
+        stmt: _Stmt,
+        allowed: frozenset[str] | None,
+        ctx: tuple[str, ...],
+        server_names: dict[str, int],
+    ) -> None:
+        word = stmt.words[0]
+        kind = section.kind
+        if word in ("no", "default") and kind in ("global", *PROXY_SECTIONS):
+            if len(stmt.words) < 2 or stmt.words[1] not in kw.NEGATABLE_KEYWORDS:
+                self.error(
+                    f"'{word}' can only prefix {', '.join(sorted(kw.NEGATABLE_KEYWORDS))}",
+                    stmt.loc(1 if len(stmt.words) > 1 else 0),
+                    ctx,
+                )
+            elif stmt.words[1] == "option" and kind in PROXY_SECTIONS:
+                self._validate_option(section, stmt, 2, ctx)
+            return
+        if kind == "global":
+            self._validate_global(stmt, ctx)
+            return
+        if kind not in PROXY_SECTIONS:
+            if allowed is not None and word not in allowed:
+                hint = did_you_mean(word, allowed)
+                self.error(f"unknown keyword '{word}' in '{kind}' section{hint}", stmt.loc(0), ctx)
+            return
+        status = kw.classify_proxy_keyword(kind, word)
+        if status == "removed":
+            self.error(
+                f"'{word}' is not supported anymore: {kw.REMOVED_KEYWORDS[word]}", stmt.loc(0), ctx
+            )
+            return
+        if status == "unknown":
+            candidates = kw.SECTION_KEYWORDS.get(kind, frozenset()) | kw.SUGGESTION_EXTRA_PROXY
+            hint = did_you_mean(word, candidates)
+            self.error(f"unknown keyword '{word}' in '{kind}' section{hint}", stmt.loc(0), ctx)
+            return
+        if status in ("error", "warning"):
+            where = sorted(kw.PROXY_KEYWORD_SECTIONS.get(word, frozenset()))
+            message = f"'{word}' is not allowed in a '{kind}' section (only in {', '.join(where)})"
+            if status == "error":
+                self.error(message, stmt.loc(0), ctx)
+            else:
+                self.warn(message + "; HAProxy ignores the line", stmt.loc(0), ctx)
+            return
+        if kind == "defaults" and not section.name and word in kw.NAMED_DEFAULTS_ONLY:
+            self.error(
+                f"'{word}' is only allowed in a named defaults section (defaults NAME)",
+                stmt.loc(0),
+                ctx,
+            )
+            return
+        if _missing_argument(self, kind, stmt, ctx):
+            return
+        check = _PROXY_CHECKS.get(word)
+        if check is not None:
+            check(self, section, stmt, ctx, server_names)
+        _check_expressions(self, stmt, ctx)
+
+    def _validate_global(self, stmt: _Stmt, ctx: tuple[str, ...]) -> None:
+        word = stmt.words[0]
+        removed = kw.REMOVED_GLOBAL_KEYWORDS.get(word)
+        if removed is not None:
+            self.error(f"'{word}' is {removed}", stmt.loc(0), ctx)
+        elif word in kw.BUILD_DEPENDENT_GLOBAL_KEYWORDS:
+            self.warn(
+                f"'{word}' needs an HAProxy built with {kw.BUILD_DEPENDENT_GLOBAL_KEYWORDS[word]}",
+                stmt.loc(0),
+                ctx,
+            )
+        elif word not in kw.GLOBAL_KEYWORDS:
+            hint = did_you_mean(word, kw.GLOBAL_KEYWORDS | kw.SUGGESTION_EXTRA_GLOBAL)
+            self.error(f"unknown keyword '{word}' in 'global' section{hint}", stmt.loc(0), ctx)
+        else:
+            _missing_argument(self, "global", stmt, ctx)
+
+    def _validate_option(
+        self, section: _RawSection, stmt: _Stmt, index: int, ctx: tuple[str, ...]
+    ) -> None:
+        if len(stmt.words) <= index:
+            self.error("'option' needs an option name", stmt.loc(index - 1), ctx)
+            return
+        name = stmt.words[index]
+        valid = kw.PROXY_OPTIONS.get(section.kind, frozenset())
+        removed = kw.REMOVED_OPTIONS.get(name)
+        if removed is not None:
+            self.error(f"option '{name}' is not supported anymore: {removed}", stmt.loc(index), ctx)
+            return
+        if name not in valid:
+            if name in kw.OPTIONS:
+                self.warn(
+                    f"option '{name}' has no effect in a '{section.kind}' section; HAProxy "
+                    "ignores it",
+                    stmt.loc(index),
+                    ctx,
+                )
+            else:
+                hint = did_you_mean(name, kw.OPTIONS | kw.SUGGESTION_EXTRA_OPTIONS)
+                self.error(f"unknown option '{name}'{hint}", stmt.loc(index), ctx)
+            return
+        if stmt.words[0] != "option":
+            return  # `no option X` / `default option X` take no arguments of their own
+        extra = len(stmt.words) - index - 1
+        lo, hi = kw.OPTION_ARGS.get(name, (0, 0))
+        if extra < lo:
+            self.error(f"'option {name}' expects at least {lo} argument(s)", stmt.loc(index), ctx)
+        elif hi is not None and extra > hi:
+            self.error(
+                f"'option {name}' does not take the argument '{stmt.words[index + 1 + hi]}'",
+                stmt.loc(index + 1 + hi),
+                ctx,
+            )
+
+    # ------------------------------------------------------------ model build
+
+    def build(self, files: tuple[SourceFile, ...]) -> Config:
+        self.validate()
+        pools: list[Pool] = []
+        frontends: list[Frontend] = []
+        sections: list[Section] = []
+        for section in self.sections:
+            loc = section.stmt.span()
+            sections.append(
+                Section(
+                    section.kind,
+                    section.name,
+                    loc,
+                    tuple(s.directive() for s in section.body),
+                )
+            )
+            if section.kind not in ("frontend", "backend", "listen"):
+                continue
+            effective = self._effective(section)
+            if section.kind in ("backend", "listen"):
+                pools.append(self._build_pool(section, effective))
+            if section.kind in ("frontend", "listen"):
+                frontends.append(self._build_frontend(section, effective))
+        return Config(
+            Dialect.HAPROXY,
+            files,
+            tuple(pools),
+            tuple(frontends),
+            tuple(sections),
+            tuple(self.unresolved),
+            tuple(self.comments),
+        )
+
+    def _defaults_for(self, section: _RawSection) -> _RawSection | None:
+        if section.from_defaults:
+            return self.defaults_by_name.get(section.from_defaults)
+        return section.implicit_defaults
+
+    def _effective(self, section: _RawSection) -> list[tuple[_Stmt, str | None]]:
+        """The section's statements preceded by those it inherits from its defaults."""
+        chain: list[_RawSection] = []
+        seen: set[int] = set()
+        d = self._defaults_for(section)
+        while d is not None and id(d) not in seen:
+            chain.append(d)
+            seen.add(id(d))
+            d = self.defaults_by_name.get(d.from_defaults) if d.from_defaults else None
+        out: list[tuple[_Stmt, str | None]] = []
+        allowed = kw.SECTION_KEYWORDS.get(section.kind, frozenset())
+        for d in reversed(chain):
+            label = f"defaults {d.name}".strip()
+            for stmt in d.body:
+                word = stmt.words[0]
+                if word in _NOT_INHERITED:
+                    continue
+                if word in ("no", "default") or word in allowed:
+                    out.append((stmt, label))
+        out.extend((stmt, None) for stmt in section.body)
+        return out
+
+    def _build_pool(self, section: _RawSection, effective: list[tuple[_Stmt, str | None]]) -> Pool:
+        balance = Balance("roundrobin")
+        hash_type = ("map-based", "sdbm", False)
+        hash_factor = 0
+        mode = "tcp"
+        timeouts: dict[str, Setting] = {}
+        flags: dict[str, Setting] = {}
+        persistence: list[Persistence] = []
+        health = HealthCheck()
+        default_server: list[tuple[str, str | None]] = []
+        servers: list[Server] = []
+        directives: list[Directive] = []
+        for stmt, origin in effective:
+            word = stmt.words[0]
+            args = stmt.words[1:]
+            directives.append(stmt.directive(origin))
+            if word == "balance":
+                balance = _make_balance(stmt, origin)
+            elif word == "hash-type" and args:
+                method = args[0]
+                func = args[1] if len(args) > 1 else "sdbm"
+                aval = len(args) > 2 and args[2] == "avalanche"
+                hash_type = (method, func, aval)
+            elif word == "hash-balance-factor" and args and args[0].isdigit():
+                hash_factor = int(args[0])
+            elif word == "mode" and args:
+                mode = args[0]
+            elif word == "timeout" and len(args) >= 2:
+                timeouts[args[0]] = Setting(args[1], stmt.span(), origin)
+            elif word in _LEGACY_TIMEOUTS and args:
+                timeouts[_LEGACY_TIMEOUTS[word]] = Setting(args[0], stmt.span(), origin)
+            elif word == "option" and args:
+                flags[args[0]] = Setting(" ".join(args[1:]), stmt.span(), origin)
+                health = _health_from_option(args, stmt, health)
+            elif word in ("no", "default") and len(args) >= 2 and args[0] == "option":
+                flags.pop(args[1], None)
+                if health.kind != "none" and _CHECK_OPTIONS.get(args[1]) == health.kind:
+                    health = HealthCheck()
+            elif word == "cookie" and args:
+                persistence.append(Persistence("cookie", stmt.span()))
+            elif word == "stick" and args and args[0] in ("on", "match", "store-request"):
+                persistence.append(Persistence("stick-table", stmt.span()))
+            elif word == "default-server":
+                default_server = _merge_options(default_server, _server_options(stmt, 1))
+            elif word == "server" and origin is None and len(args) >= 1:
+                servers.append(_make_server(stmt, default_server, None))
+            elif word == "server-template" and origin is None and len(args) >= 3:
+                servers.extend(_expand_template(stmt, default_server))
+        if health.kind == "none" and any(s.check for s in servers):
+            health = HealthCheck("tcp", None)
+        if any(s.agent_check for s in servers):
+            health = HealthCheck(
+                "agent" if health.kind == "none" else health.kind, health.location, health.path
+            )
+        balance = Balance(
+            balance.algorithm,
+            balance.location,
+            balance.args,
+            balance.key,
+            hash_type[0],
+            hash_type[1],
+            hash_type[2],
+            hash_factor,
+            balance.inherited_from,
+        )
+        return Pool(
+            name=section.name,
+            kind=section.kind,
+            location=section.stmt.span(),
+            balance=balance,
+            servers=tuple(servers),
+            mode=mode,
+            persistence=tuple(persistence),
+            health=health,
+            timeouts=MappingProxyType(timeouts),
+            flags=MappingProxyType(flags),
+            directives=tuple(directives),
+        )
+
+    def _build_frontend(
+        self, section: _RawSection, effective: list[tuple[_Stmt, str | None]]
+    ) -> Frontend:
+        binds: list[Bind] = []
+        routes: list[Route] = []
+        timeouts: dict[str, Setting] = {}
+        mode = "tcp"
+        directives: list[Directive] = []
+        default: Route | None = None
+        for stmt, origin in effective:
+            word = stmt.words[0]
+            args = stmt.words[1:]
+            directives.append(stmt.directive(origin))
+            if word == "bind" and args and origin is None:
+                binds.append(Bind(args[0], stmt.span(), tuple(args[1:])))
+            elif word == "mode" and args:
+                mode = args[0]
+            elif word == "timeout" and len(args) >= 2:
+                timeouts[args[0]] = Setting(args[1], stmt.span(), origin)
+            elif word in _LEGACY_TIMEOUTS and args:
+                timeouts[_LEGACY_TIMEOUTS[word]] = Setting(args[0], stmt.span(), origin)
+            elif word == "use_backend" and args and origin is None:
+                cond = " ".join(args[1:]) or None
+                routes.append(Route(args[0], stmt.loc(1), cond))
+            elif word == "default_backend" and args:
+                default = Route(args[0], stmt.loc(1), None, True)
+        if default is not None:
+            routes.append(default)
+        elif section.kind == "listen":
+            routes.append(Route(section.name, section.stmt.loc(1), None, True))
+        return Frontend(
+            name=section.name,
+            kind=section.kind,
+            location=section.stmt.span(),
+            binds=tuple(binds),
+            routes=tuple(routes),
+            mode=mode,
+            timeouts=MappingProxyType(timeouts),
+            directives=tuple(directives),
+        )
+
+
+_COND_WORDS = frozenset({".if", ".elif", ".else", ".endif"})
+_NOT_INHERITED = frozenset({"server", "server-template", "bind", "use_backend", "use-server"})
+_LEGACY_TIMEOUTS = {"contimeout": "connect", "clitimeout": "client", "srvtimeout": "server"}
+_CHECK_OPTIONS = {
+    "httpchk": "http",
+    "tcp-check": "tcp",
+    "ssl-hello-chk": "tcp",
+    "smtpchk": "tcp",
+    "mysql-check": "tcp",
+    "pgsql-check": "tcp",
+    "redis-check": "tcp",
+    "ldap-check": "tcp",
+    "spop-check": "tcp",
+    "external-check": "external",
+}
+
+
+def _health_from_option(args: tuple[str, ...], stmt: _Stmt, current: HealthCheck) -> HealthCheck:
+    kind = _CHECK_OPTIONS.get(args[0])
+    if kind is None:
+        return current
+    path = None
+    if args[0] == "httpchk":
+        rest = args[1:]
+        if len(rest) == 1:
+            path = rest[0]
+        elif len(rest) >= 2:
+            path = rest[1]
+    return HealthCheck(kind, stmt.span(), path)
+
+
+# --------------------------------------------------------------------- servers
+
+
+def _server_options(stmt: _Stmt, start: int) -> list[tuple[str, str | None]]:
+    """Options after the address, pairing each keyword with its argument when it takes one."""
+    out: list[tuple[str, str | None]] = []
+    words = stmt.words
+    i = start
+    while i < len(words):
+        word = words[i]
+        nargs = kw.SERVER_OPTIONS.get(word, 0)
+        if nargs < 0:
+            out.append((word, " ".join(words[i + 1 :])))
+            break
+        if nargs >= 1 and i + 1 < len(words):
+            out.append((word, " ".join(words[i + 1 : i + 1 + nargs])))
+            i += 1 + nargs
+        else:
+            out.append((word, None))
+            i += 1
+    return out
+
+
+def _merge_options(
+    base: list[tuple[str, str | None]], extra: list[tuple[str, str | None]]
+) -> list[tuple[str, str | None]]:
+    """default-server then server: a later keyword overrides, `no-X` cancels X."""
+    merged = dict(base)
+    for key, value in extra:
+        if key.startswith("no-") and key[3:] in merged:
+            merged.pop(key[3:])
+            continue
+        merged[key] = value
+    return list(merged.items())
+
+
+def split_address(text: str) -> tuple[str | None, int | None, str]:
+    """Split HAProxy's ``[proto@]host[:port]`` into host, numeric port and the port text."""
+    addr = text
+    for prefix in ("ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@", "udp@", "udp4@", "udp6@"):
+        if addr.startswith(prefix):
+            addr = addr[len(prefix) :]
+            break
+    if addr.startswith(("unix@", "abns@", "fd@", "sockpair@", "/")):
+        return addr, None, ""
+    host: str
+    port_text = ""
+    if addr.startswith("["):
+        close = addr.find("]")
+        host = addr[1:close] if close > 0 else addr[1:]
+        rest = addr[close + 1 :] if close > 0 else ""
+        port_text = rest[1:] if rest.startswith(":") else ""
+    elif addr.count(":") == 1:
+        host, port_text = addr.split(":", 1)
+    elif addr.count(":") > 1:
+        host, _, port_text = addr.rpartition(":")
+        if not port_text.isdigit():
+            host, port_text = addr, ""
+    else:
+        host = addr
+    port = int(port_text) if port_text.isdigit() else None
+    return (host if host else None), port, port_text
+
+
+def _server_from_options(
+    name: str,
+    address_text: str,
+    loc: Location,
+    options: list[tuple[str, str | None]],
+    template_count: int | None = None,
+    address_location: Location | None = None,
+) -> Server:
+    host, port, _ = split_address(address_text)
+    opts = dict(options)
+    weight = _int_or(opts.get("weight"), 1)
+    return Server(
+        name=name,
+        address=host,
+        port=port,
+        location=loc,
+        weight=weight,
+        backup="backup" in opts,
+        disabled="disabled" in opts,
+        check="check" in opts,
+        maxconn=_int_or_none(opts.get("maxconn")),
+        maxqueue=_int_or_none(opts.get("maxqueue")),
+        slowstart=_seconds_or_none(opts.get("slowstart")),
+        agent_check="agent-check" in opts,
+        options=tuple(options),
+        template_count=template_count,
+        address_text=address_text,
+        address_location=address_location,
+    )
+
+
+def _make_server(stmt: _Stmt, defaults: list[tuple[str, str | None]], origin: str | None) -> Server:
+    name = stmt.words[1]
+    address = stmt.words[2] if len(stmt.words) > 2 else ""
+    first_option = 3
+    if looks_like_option_not_address(address):
+        # `server web-02 check` is what `server web-02 $IP check` becomes when $IP is empty.
+        address, first_option = "", 2
+    options = _merge_options(defaults, _server_options(stmt, first_option))
+    addr_loc = stmt.loc(2) if len(stmt.words) > 2 else stmt.loc(1)
+    return _server_from_options(name, address, stmt.span(), options, None, addr_loc)
+
+
+def looks_like_option_not_address(word: str) -> bool:
+    return word in kw.SERVER_OPTIONS and not any(c in word for c in ".:/[")
+
+
+def _expand_template(stmt: _Stmt, defaults: list[tuple[str, str | None]]) -> list[Server]:
+    prefix = stmt.words[1]
+    spec = stmt.words[2]
+    address = stmt.words[3]
+    options = _merge_options(defaults, _server_options(stmt, 4))
+    if "-" in spec:
+        lo_text, _, hi_text = spec.partition("-")
+        lo, hi = _int_or(lo_text, 1), _int_or(hi_text, 0)
+    else:
+        lo, hi = 1, _int_or(spec, 0)
+    count = max(hi - lo + 1, 0)
+    # Cap the expansion: a template of 10,000 would not change any verdict.
+    return [
+        _server_from_options(f"{prefix}{i}", address, stmt.span(), options, count, stmt.loc(3))
+        for i in range(lo, lo + min(count, 1024))
+    ]
+
+
+def _int_or(text: str | None, default: int) -> int:
+    if text is None or not _INT_RE.match(text):
+        return default
+    return int(text)
+
+
+def _int_or_none(text: str | None) -> int | None:
+    if text is None or not _INT_RE.match(text):
+        return None
+    return int(text)
+
+
+def parse_time(text: str, default_unit: str = "ms") -> float | None:
+    """HAProxy time format (doc 2.5) to seconds; None when malformed."""
+    m = re.fullmatch(r"(\d+)(us|ms|s|m|h|d)?", text)
+    if m is None:
+        return None
+    value = int(m.group(1))
+    unit = m.group(2) or default_unit
+    scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}[unit]
+    return value * scale
+
+
+def _seconds_or_none(text: str | None) -> float | None:
+    return None if text is None else parse_time(text)
+
+
+# --------------------------------------------------------------------- balance
+
+
+def _make_balance(stmt: _Stmt, origin: str | None) -> Balance:
+    words = stmt.words[1:] or ("roundrobin",)
+    algo = words[0]
+    key: str | None = None
+    name = algo
+    if algo.startswith("hdr(") and algo.endswith(")"):
+        name, key = "hdr", algo
+    elif algo.startswith("rdp-cookie"):
+        name, key = "rdp-cookie", algo
+    elif algo.startswith("random"):
+        name = "random"
+    elif algo == "source":
+        key = "src"
+    elif algo == "uri":
+        key = "uri"
+    elif algo == "url_param":
+        key = f"url_param({words[1]})" if len(words) > 1 else "url_param"
+    elif algo == "hash":
+        key = words[1] if len(words) > 1 else None
+    return Balance(name, stmt.span(), tuple(words[1:]), key, inherited_from=origin)
+
+
+# ------------------------------------------------------- per-keyword checking
+
+
+# What each 2.6 algorithm accepts after its name (checked with haproxy 2.6.12 -c):
+# algorithms not listed with options ignore extra words, as HAProxy does.
+_BALANCE_ALGOS = (
+    "roundrobin",
+    "static-rr",
+    "leastconn",
+    "first",
+    "source",
+    "uri",
+    "url_param",
+    "hdr",
+    "random",
+    "rdp-cookie",
+    "hash",
+)
+_URI_OPTIONS = {"len": 1, "depth": 1, "whole": 0, "path-only": 0}
+
+
+def _check_balance(
+    p: _Parser, section: _RawSection, stmt: _Stmt, ctx: tuple[str, ...], _n: dict[str, int]
+) -> None:
+    words = stmt.words
+    if len(words) < 2:
+        return  # a bare `balance` selects roundrobin
+    algo = words[1]
+    base, paren, inner = algo.partition("(")
+    rest = words[2:]
+    if not paren and base.startswith("random"):
+        base = "random"  # HAProxy 2.6 matches 'random' as a prefix
+    valid = base in _BALANCE_ALGOS and (not paren or base in ("hdr", "random", "rdp-cookie"))
+    if base == "hdr" and not paren:
+        valid = False
+    if not valid:
+        hint = did_you_mean(base, _BALANCE_ALGOS)
+        p.error(
+            f"unknown balance algorithm '{algo}'{hint} (HAProxy 2.6 supports roundrobin, "
+            "static-rr, leastconn, first, source, uri, url_param, hdr(name), random, "
+            "rdp-cookie and hash)",
+            stmt.loc(1),
+            ctx,
+        )
+        return
+    if paren and not inner.endswith(")"):
+        p.error(f"missing ')' in balance algorithm '{algo}'", stmt.loc(1), ctx)
+        return
+    inner = inner[:-1]
+    if base == "hdr":
+        if not inner:
+            p.error("'balance hdr()' needs a header name, e.g. hdr(host)", stmt.loc(1), ctx)
+        elif rest and rest[0] != "use_domain_only":
+            p.error(
+                f"'balance {algo}' only accepts the 'use_domain_only' modifier (got '{rest[0]}')",
+                stmt.loc(2),
+                ctx,
+            )
+    elif base == "random" and paren and inner:
+        if not inner.isdigit():
+            p.error(f"'balance random(N)' needs a number of draws, got '{inner}'", stmt.loc(1), ctx)
+        elif int(inner) < 1:
+            p.error("'balance random(N)': the number of draws must be at least 1", stmt.loc(1), ctx)
+    elif base == "url_param":
+        if not rest:
+            p.error("'balance url_param' needs the name of a URL parameter", stmt.loc(1), ctx)
+        elif len(rest) > 1 and rest[1] != "check_post":
+            p.error(
+                f"'balance url_param' only accepts the 'check_post' modifier (got '{rest[1]}')",
+                stmt.loc(3),
+                ctx,
+            )
+    elif base == "hash":
+        if not rest:
+            p.error(
+                "'balance hash' needs a sample expression, e.g. hash req.cookie(id)",
+                stmt.loc(1),
+                ctx,
+            )
+    elif base == "uri":
+        i = 0
+        while i < len(rest):
+            arg = rest[i]
+            nargs = _URI_OPTIONS.get(arg)
+            if nargs is None:
+                hint = did_you_mean(arg, _URI_OPTIONS)
+                p.error(
+                    f"'balance uri' only accepts 'len', 'depth', 'path-only' and 'whole' "
+                    f"(got '{arg}'){hint}",
+                    stmt.loc(2 + i),
+                    ctx,
+                )
+                return
+            if nargs:
+                value = rest[i + 1] if i + 1 < len(rest) else ""
+                if not value.isdigit() or int(value) < 1:
+                    p.error(
+                        f"'balance uri {arg}' expects a positive integer (got '{value}')",
+                        stmt.loc(2 + i),
+                        ctx,
+                    )
+                    return
+            i += 1 + nargs
+
+
+def _check_hash_type(
+    p: _Parser, section: _RawSection, stmt: _Stmt, ctx: tuple[str, ...], _n: dict[str, int]
+) -> None:
+    args = stmt.words[1:]
+    if not args:
+        p.error("'hash-type' needs a method: map-based or consistent", stmt.loc(0), ctx)
+        return
+    if args[0] in kw.REMOVED_HASH_TYPES:
+        p.error(
+            f"'hash-type {args[0]}' is not supported anymore: {kw.REMOVED_HASH_TYPES[args[0]]}",
+            stmt.loc(1),
+            ctx,
+        )
+        return
+    if args[0] not in kw.HASH_TYPES:
+        hint = did_you_mean(args[0], kw.HASH_TYPES)
+        p.error(
+            f"unknown hash-type method '{args[0]}'{hint} (map-based or consistent)",
+            stmt.loc(1),
+            ctx,
+        )
+        return
+    if len(args) > 1 and args[1] not in kw.HASH_FUNCTIONS:
+        hint = did_you_mean(args[1], kw.HASH_FUNCTIONS)
+        p.error(
+            f"unknown hash function '{args[1]}'{hint} ({', '.join(sorted(kw.HASH_FUNCTIONS))})",
+            stmt.loc(2),
+            ctx,
+        )
+        return
+    if len(args) > 2 and args[2] != "avalanche":
+        p.error(f"unknown hash-type modifier '{args[2]}' (only 'avalanche')", stmt.loc(3), ctx)
+    if len(args) > 3:
+        p.error(f"unexpected argument '{args[3]}' for 'hash-type'", stmt.loc(4), ctx)
+
+
+def _check_server_options(
+    p: _Parser, stmt: _Stmt, start: int, ctx: tuple[str, ...], keyword: str
+) -> None:
+    words = stmt.words
+    i = start
+    while i < len(words):
+        word = words[i]
+        nargs = kw.SERVER_OPTIONS.get(word)
+        if nargs is None:
+            hint = did_you_mean(word, kw.SERVER_OPTIONS)
+            p.error(f"'{keyword}' has unknown option '{word}'{hint}", stmt.loc(i), ctx)
+            return
+        if keyword == "default-server" and word in kw.NOT_FOR_DEFAULT_SERVER:
+            p.error(f"option '{word}' is not supported on 'default-server'", stmt.loc(i), ctx)
+        if nargs < 0:
+            return  # `source ...` consumes a variable number of words
+        if nargs:
+            if i + nargs >= len(words):
+                p.error(f"'{keyword}' option '{word}' expects an argument", stmt.loc(i), ctx)
+                return
+            value = words[i + 1]
+            problem = _server_option_value_problem(word, value)
+            if problem:
+                p.error(f"'{keyword}' option '{word}' {problem}", stmt.loc(i + 1), ctx)
+        i += 1 + nargs
+
+
+def _server_option_value_problem(word: str, value: str) -> str | None:
+    if word == "weight":
+        if not value.isdigit():
+            return f"expects an integer from 0 to 256, got '{value}'"
+        if int(value) > 256:
+            return f"is {value}, but the maximum weight is 256"
+    elif word in ("maxconn", "maxqueue", "minconn", "rise", "fall", "port", "agent-port"):
+        if not value.lstrip("+").isdigit():
+            return f"expects an integer, got '{value}'"
+    elif word in ("inter", "fastinter", "downinter", "slowstart", "agent-inter") and not (
+        _TIME_RE.match(value)
+    ):
+        return f"expects a time (e.g. 2s, 500ms), got '{value}'"
+    return None
+
+
+def _check_server(
+    p: _Parser, section: _RawSection, stmt: _Stmt, ctx: tuple[str, ...], names: dict[str, int]
+) -> None:
+    words = stmt.words
+    if len(words) < 2:
+        p.error(
+            "'server' needs a name and an address: server <name> <address>[:port]", stmt.loc(0), ctx
+        )
+        return
+    name = words[1]
+    sctx = (*ctx, f"server {name}")
+    prev = names.get(name)
+    if prev is not None:
+        p.error(
+            f"another server named '{name}' was already defined at line {prev}; "
+            "HAProxy refuses duplicate server names",
+            stmt.loc(1),
+            sctx,
+        )
+    names[name] = stmt.lineno
+    if len(words) < 3:
+        p.error(f"server '{name}' has no address", stmt.loc(1), sctx)
+        return
+    address = words[2]
+    if looks_like_option_not_address(address):
+        p.error(
+            f"server '{name}' has no address: '{address}' is an option keyword "
+            "(an unset variable may have left the address empty)",
+            stmt.loc(2),
+            sctx,
+        )
+        return
+    problem = _address_problem(address)
+    if problem:
+        p.error(f"server '{name}': {problem}", stmt.loc(2), sctx)
+    _check_server_options(p, stmt, 3, sctx, "server")
+
+
+def _address_problem(address: str) -> str | None:
+    _host, port, port_text = split_address(address)
+    if port_text and port is None and not port_text.startswith(("+", "-")) and "-" not in port_text:
+        return f"invalid port '{port_text}' in address '{address}'"
+    if port is not None and port > 65535:
+        return f"port {port} is out of range in address '{address}'"
+    return None
+
+
+def _check_default_server(
+    p: _Parser, section: _RawSection, stmt: _Stmt, ctx: tuple[str, ...], _n: dict[str, int]
+) -> None:
+    _check_server_options(p, stmt, 1, ctx, "default-server")
+
+
+def _check_server_template(
+    p: _Parser, section: _RawSection, stmt: _Stmt, ctx: tuple[str, ...], _n: dict[str, int]
+) -> None:
+    words = stmt.words
+    if len(words) < 4:
+        p.error(
+            "'server-template' needs a prefix, a count or range and an address: "
+            "server-template <prefix> <num|range> <fqdn>[:port]",
+            stmt.loc(len(words) - 1),
+            ctx,
+        )
+        return
+    spec = words[2]
+    lo, _, hi = spec.partition("-")
+    if not lo.isdigit() or (hi and not hi.isdigit()):
+        p.error(
+            f"'server-template' count '{spec}' must be a number or a range like 1-5",
+            stmt.loc(2),
+            ctx,
+        )
+    _check_server_options(p, stmt, 4, ctx, "server-template")
+
+
+def _check_backend_ref(
+    p: _Parser, section: _RawSection, stmt: _Stmt, ctx: tuple[str, ...], _n: dict[str, int]
+) -> None:
+    words = stmt.words
+    word = words[0]
+    if len(words) < 2:
+        p.error(f"'{word}' needs a backend name", stmt.loc(0), ctx)
+        return
+    if word == "default_backend":
+        if len(words) > 2:
+            p.error(
+                f"'default_backend' takes exactly one backend name; unexpected '{words[2]}'",
+                stmt.loc(2),
+                ctx,
+            )
+        return
+    if len(words) > 2:
+        if words[2] not in ("if", "unless"):
+            p.error(
+                f"'use_backend {words[1]}' expects 'if' or 'unless' followed by a condition, "
+                f"got '{words[2]}'",
+                stmt.loc(2),
+                ctx,
+            )
+        elif len(words) < 4:
+            p.error(
+                f"'use_backend {words[1]} {words[2]}' is missing its condition", stmt.loc(2), ctx
+            )
+
+
+def _check_timeout(
+    p: _Parser, section: _RawSection, stmt: _Stmt, ctx: tuple[str, ...], _n: dict[str, int]
+) -> None:
+    words = stmt.words
+    if len(words) < 2:
+        p.error("'timeout' needs a name (connect, client, server, queue, ...)", stmt.loc(0), ctx)
+        return
+    name = words[1]
+    if name in kw.REMOVED_TIMEOUT_NAMES:
+        p.error(
+            f"'timeout {name}' is not supported anymore: {kw.REMOVED_TIMEOUT_NAMES[name]}",
+            stmt.loc(1),
+            ctx,
+        )
+        return
+    valid = kw.TIMEOUTS.get(section.kind, frozenset())
+    if name not in valid:
+        if name in kw.PROXY_TIMEOUT_NAMES:
+            p.warn(
+                f"'timeout {name}' has no effect in a '{section.kind}' section; HAProxy ignores it",
+                stmt.loc(1),
+                ctx,
+            )
+        else:
+            hint = did_you_mean(name, kw.PROXY_TIMEOUT_NAMES)
+            p.error(f"unknown timeout '{name}'{hint}", stmt.loc(1), ctx)
+        return
+    if len(words) < 3:
+        p.error(f"'timeout {name}' expects a time value (e.g. 5s)", stmt.loc(1), ctx)
+        return
+    value = words[2]
+    if not _TIME_RE.match(value):
+        bad = next((c for c in value if not c.isalnum()), value[:1])
+        p.error(
+            f"unexpected character '{bad}' in 'timeout {name}' value '{value}'; "
+            "use a number with an optional unit (us, ms, s, m, h, d)",
+            stmt.loc(2),
+            ctx,
+        )
+    elif len(words) > 3:
+        p.error(f"'timeout {name}' takes one value; unexpected '{words[3]}'", stmt.loc(3), ctx)
+
+
+def _check_option(
+    p: _Parser, section: _RawSection, stmt: _Stmt, ctx: tuple[str, ...], _n: dict[str, int]
+) -> None:
+    p._validate_option(section, stmt, 1, ctx)
+
+
+def _check_mode(
+    p: _Parser, section: _RawSection, stmt: _Stmt, ctx: tuple[str, ...], _n: dict[str, int]
+) -> None:
+    words = stmt.words
+    if len(words) > 1 and words[1] in kw.REMOVED_MODES:
+        p.error(
+            f"'mode {words[1]}' is not supported anymore: {kw.REMOVED_MODES[words[1]]}",
+            stmt.loc(1),
+            ctx,
+        )
+    elif len(words) < 2 or words[1] not in kw.PROXY_MODES:
+        got = f"'{words[1]}'" if len(words) > 1 else "nothing"
+        p.error(f"'mode' expects 'http' or 'tcp', got {got}", stmt.loc(min(1, len(words) - 1)), ctx)
+
+
+def _check_int_arg(
+    p: _Parser, section: _RawSection, stmt: _Stmt, ctx: tuple[str, ...], _n: dict[str, int]
+) -> None:
+    words = stmt.words
+    if len(words) < 2 or not words[1].isdigit():
+        got = f"'{words[1]}'" if len(words) > 1 else "nothing"
+        p.error(
+            f"'{words[0]}' expects an integer argument, got {got}",
+            stmt.loc(min(1, len(words) - 1)),
+            ctx,
+        )
+
+
+def _missing_argument(p: _Parser, kind: str, stmt: _Stmt, ctx: tuple[str, ...]) -> bool:
+    """Report a keyword written without the argument(s) HAProxy requires."""
+    words = stmt.words
+    if kind == "listen":
+        needs = NEEDS_ARGUMENT["frontend"] | NEEDS_ARGUMENT["backend"]
+    else:
+        needs = NEEDS_ARGUMENT.get(kind, frozenset())
+    problem = None
+    if len(words) == 1 and words[0] in needs:
+        problem = f"'{words[0]}' expects an argument"
+    elif len(words) == 2 and f"{words[0]} {words[1]}" in needs:
+        problem = f"'{words[0]} {words[1]}' expects an argument"
+    elif words[0] == "log" and len(words) == 2 and words[1] != "global":
+        problem = "'log' expects an address and a facility (or 'log global')"
+    elif words[0] == "acl" and len(words) == 2:
+        problem = f"acl '{words[1]}' has no criterion"
+    elif words[0] == "acl" and words[-1] == "-m":
+        problem = "'-m' expects a match method"
+    elif words[0] == "option" and len(words) >= 3 and words[1] in ("forwardfor", "originalto"):
+        params = (
+            kw.OPTION_FORWARDFOR_PARAMS if words[1] == "forwardfor" else kw.OPTION_ORIGINALTO_PARAMS
+        )
+        if params.get(words[-1], 0) > 0:
+            problem = f"'option {words[1]} {words[-1]}' expects a value"
+    if problem is None:
+        return False
+    p.error(problem, stmt.loc(len(words) - 1), ctx)
+    return True
+
+
+def _check_expressions(p: _Parser, stmt: _Stmt, ctx: tuple[str, ...]) -> None:
+    """Sample expressions in %[...], ACL criteria, filters and anonymous ACL braces."""
+    words = stmt.words
+    for i, word in enumerate(words[1:], start=1):
+        if "%[" in word:
+            problem = _format_problem(word)
+            if problem:
+                p.error(problem, stmt.loc(i), ctx)
+                return
+    if words[0] == "acl" and len(words) >= 3:
+        problem = _fetch_problem(words[2], acl=True)
+        if problem:
+            p.error(f"acl '{words[1]}': {problem}", stmt.loc(2), ctx)
+            return
+    if words[0] == "filter" and len(words) >= 2 and words[1] not in samples.FILTERS:
+        hint = did_you_mean(words[1], samples.FILTERS)
+        p.error(f"unknown filter '{words[1]}'{hint}", stmt.loc(1), ctx)
+        return
+    for i, word in enumerate(words):
+        if word in ("if", "unless"):
+            depth = 0
+            for w in words[i + 1 :]:
+                if w in ("{", "!{"):
+                    depth += 1
+                elif w == "}":
+                    depth -= 1
+            if depth > 0:
+                p.error("anonymous ACL '{' is not closed by '}'", stmt.loc(i), ctx)
+            elif depth < 0:
+                p.error("unexpected '}' in condition", stmt.loc(i), ctx)
+            break
+
+
+def _format_problem(word: str) -> str | None:
+    pos = 0
+    while True:
+        start = word.find("%[", pos)
+        if start < 0:
+            return None
+        end = _matching_bracket(word, start + 2)
+        if end < 0:
+            return f"missing ']' after '{word[start + 2 :]}'"
+        problem = _fetch_problem(word[start + 2 : end], acl=False)
+        if problem:
+            return problem
+        pos = end + 1
+
+
+def _matching_bracket(text: str, i: int) -> int:
+    depth = 0
+    quote = ""
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "]" and depth <= 0:
+            return i
+        i += 1
+    return -1
+
+
+def _split_converters(expr: str) -> list[str]:
+    """Split `fetch(args),conv1(args),conv2` at top-level commas."""
+    parts: list[str] = []
+    depth = 0
+    cur: list[str] = []
+    for c in expr:
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        if c == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(c)
+    parts.append("".join(cur))
+    return parts
+
+
+def _fetch_problem(expr: str, *, acl: bool) -> str | None:
+    if not expr or expr.startswith(("-", "{")):
+        return None
+    parts = _split_converters(expr)
+    name = parts[0].split("(", 1)[0].strip()
+    if not name or not re.fullmatch(r"[A-Za-z_][\w.+-]*", name):
+        return None
+    known = samples.FETCHES | (samples.ACL_KEYWORDS if acl else frozenset())
+    if name not in known and not _is_numbered_fetch(name, known):
+        hint = did_you_mean(name, known)
+        where = "ACL expression" if acl else "sample expression"
+        return f"unknown fetch method '{name}' in {where} '{expr}'{hint}"
+    for conv in parts[1:]:
+        cname = conv.split("(", 1)[0].strip()
+        if cname and cname not in samples.CONVERTERS:
+            hint = did_you_mean(cname, samples.CONVERTERS)
+            return f"unknown converter '{cname}' in '{expr}'{hint}"
+    return None
+
+
+def _is_numbered_fetch(name: str, known: frozenset[str]) -> bool:
+    # sc0_http_req_rate, sc1_..., src_..., and sc_... are registered under one name.
+    m = re.fullmatch(r"sc(\d+)_(.+)", name)
+    return m is not None and (f"sc_{m.group(2)}" in known or f"sc0_{m.group(2)}" in known)
+
+
+_PROXY_CHECKS = {
+    "balance": _check_balance,
+    "hash-type": _check_hash_type,
+    "server": _check_server,
+    "default-server": _check_default_server,
+    "server-template": _check_server_template,
+    "use_backend": _check_backend_ref,
+    "default_backend": _check_backend_ref,
+    "timeout": _check_timeout,
+    "option": _check_option,
+    "mode": _check_mode,
+    "hash-balance-factor": _check_int_arg,
+    "fullconn": _check_int_arg,
+}

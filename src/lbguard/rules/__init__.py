@@ -1,0 +1,47 @@
+"""The rule registry: an explicit tuple, so the catalogue is what this file says it is."""
+
+from __future__ import annotations
+
+from lbguard.rules.all_servers_backup import AllServersBackup
+from lbguard.rules.base import Option, Rule, RuleContext
+from lbguard.rules.dominant_weight import DominantWeight
+from lbguard.rules.duplicate_server_address import DuplicateServerAddress
+from lbguard.rules.empty_server_address import EmptyServerAddress
+from lbguard.rules.first_without_maxconn import FirstWithoutMaxconn
+from lbguard.rules.frontend_without_default_backend import FrontendWithoutDefaultBackend
+from lbguard.rules.missing_timeouts import MissingTimeouts
+from lbguard.rules.no_overload_protection import NoOverloadProtection
+from lbguard.rules.persistence_without_redispatch import PersistenceWithoutRedispatch
+from lbguard.rules.servers_without_health_check import ServersWithoutHealthCheck
+from lbguard.rules.single_active_server import SingleActiveServer
+from lbguard.rules.source_hash_behind_proxy import SourceHashBehindProxy
+from lbguard.rules.undefined_backend import UndefinedBackend
+from lbguard.rules.unreachable_backend import UnreachableBackend
+
+RULES: tuple[type[Rule], ...] = (
+    SingleActiveServer,
+    AllServersBackup,
+    DominantWeight,
+    DuplicateServerAddress,
+    EmptyServerAddress,
+    SourceHashBehindProxy,
+    FirstWithoutMaxconn,
+    ServersWithoutHealthCheck,
+    NoOverloadProtection,
+    PersistenceWithoutRedispatch,
+    MissingTimeouts,
+    UndefinedBackend,
+    UnreachableBackend,
+    FrontendWithoutDefaultBackend,
+)
+
+
+def rule_by_key(key: str) -> type[Rule] | None:
+    """Find a rule by code (LBG101) or name (single-active-server)."""
+    for rule in RULES:
+        if key.upper() == rule.code or key == rule.name:
+            return rule
+    return None
+
+
+__all__ = ["RULES", "Option", "Rule", "RuleContext", "rule_by_key"]

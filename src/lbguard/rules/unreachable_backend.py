@@ -1,0 +1,53 @@
+"""LBG302: a backend that no frontend can send traffic to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from lbguard.findings import Finding, Severity
+from lbguard.model import Dialect, Pool
+from lbguard.rules.base import Rule, RuleContext, pool_context
+
+
+class UnreachableBackend(Rule):
+    """A backend is defined but no frontend routes to it.
+
+    ## What it does
+    Reports backends that no `use_backend` or `default_backend` names. It stays quiet
+    when some route computes the backend name at runtime (`use_backend
+    %[req.hdr(host),map(...)]`), since any backend could then be used.
+
+    ## Why is this bad?
+    Usually a typo or a rename left half done: the traffic you meant for this
+    backend goes to the default one instead, and its servers sit idle while another
+    pool takes double load.
+
+    ## Example
+    ```haproxy
+    frontend web
+        bind :80
+        use_backend api if { path_beg /api }
+        default_backend app
+    backend apii
+        server api-01 10.0.0.5:80 check
+    ```
+
+    ## Use instead
+    Name the backend the frontend uses (`backend api`), or delete the dead one.
+    """
+
+    code = "LBG302"
+    name = "unreachable-backend"
+    severity = Severity.WARNING
+    target = "pool"
+    dialects = frozenset({Dialect.HAPROXY})
+
+    def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
+        if pool.kind != "backend" or ctx.receives_traffic(pool):
+            return
+        yield self.finding(
+            f"backend '{pool.name}' is not used by any frontend (no use_backend or "
+            "default_backend names it)",
+            pool.location,
+            context=pool_context(pool),
+        )

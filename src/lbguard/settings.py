@@ -1,0 +1,151 @@
+"""lbguard's own settings: `lbguard.toml`, or `[tool.lbguard]` in pyproject.toml.
+
+Unknown keys are rejected by name: a misspelt threshold that silently falls back to
+its default is worse than an error.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lbguard.errors import SettingsError
+from lbguard.findings import Severity
+from lbguard.rules import RULES, rule_by_key
+
+
+class Settings(BaseModel):
+    """Validated settings. Field names use dashes in TOML (`fail-on`)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    fail_on: str = Field("warning", alias="fail-on", description="lowest severity that fails")
+    disable: tuple[str, ...] = Field((), description="rule codes or names to turn off")
+    enable: tuple[str, ...] = Field(
+        (), description="rule codes or names to run; when set, only these run"
+    )
+    native: bool = Field(True, description="also run haproxy -c / nginx -t when installed")
+    rules: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-rule options and 'severity', keyed by code or name"
+    )
+
+    @field_validator("fail_on")
+    @classmethod
+    def _severity(cls, value: str) -> str:
+        Severity.parse(value)
+        return value
+
+    @field_validator("disable", "enable")
+    @classmethod
+    def _known_rules(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for key in value:
+            if rule_by_key(key) is None:
+                raise ValueError(f"unknown rule '{key}'")
+        return value
+
+    @field_validator("rules")
+    @classmethod
+    def _rule_options(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for key, opts in value.items():
+            rule = rule_by_key(key)
+            if rule is None:
+                raise ValueError(f"unknown rule '{key}'")
+            known = {o.name: o for o in rule.options}
+            for name, setting in opts.items():
+                if name == "severity":
+                    Severity.parse(str(setting))
+                    continue
+                opt = known.get(name)
+                if opt is None:
+                    allowed = ", ".join(["severity", *known]) or "severity"
+                    raise ValueError(f"unknown key '{name}' for rule {rule.code} ({allowed})")
+                if opt.type is float and isinstance(setting, int) and not isinstance(setting, bool):
+                    continue
+                if not isinstance(setting, opt.type) or isinstance(setting, bool) != (
+                    opt.type is bool
+                ):
+                    raise ValueError(
+                        f"'{name}' for rule {rule.code} must be {opt.type.__name__}, "
+                        f"got {setting!r}"
+                    )
+        return value
+
+    def severity_threshold(self) -> Severity:
+        return Severity.parse(self.fail_on)
+
+    def active_rules(self) -> list[str]:
+        enabled = {rule_by_key(k).code for k in self.enable} if self.enable else None  # type: ignore[union-attr]
+        disabled = {rule_by_key(k).code for k in self.disable}  # type: ignore[union-attr]
+        return [
+            r.code
+            for r in RULES
+            if (enabled is None or r.code in enabled) and r.code not in disabled
+        ]
+
+    def options_for(self, code: str) -> tuple[dict[str, Any], Severity | None]:
+        rule = rule_by_key(code)
+        assert rule is not None
+        opts = rule.default_options()
+        severity: Severity | None = None
+        for key, values in self.rules.items():
+            if rule_by_key(key) is rule:
+                for name, value in values.items():
+                    if name == "severity":
+                        severity = Severity.parse(str(value))
+                    else:
+                        opts[name] = value
+        return opts, severity
+
+
+def _format_error(path: Path, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{path}: unknown key '{where}' in lbguard settings"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{path}: invalid setting '{where}': {msg}"
+
+
+def load_settings(
+    path: Path | None = None, start: Path | None = None
+) -> tuple[Settings, Path | None]:
+    """Load settings from `path`, or find lbguard.toml / pyproject.toml upward from `start`."""
+    if path is None:
+        path = find_settings(start or Path.cwd())
+        if path is None:
+            return Settings.model_validate({}), None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: settings file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot read settings ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: invalid TOML: {exc}") from None
+    if path.name == "pyproject.toml":
+        data = data.get("tool", {}).get("lbguard", {})
+    try:
+        return Settings.model_validate(data), path
+    except ValidationError as exc:
+        raise SettingsError(_format_error(path, exc)) from None
+
+
+def find_settings(start: Path) -> Path | None:
+    for folder in [start.resolve(), *start.resolve().parents]:
+        candidate = folder / "lbguard.toml"
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                continue
+            if "lbguard" in data.get("tool", {}):
+                return pyproject
+        if (folder / ".git").exists():
+            break
+    return None

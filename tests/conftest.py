@@ -1,0 +1,50 @@
+"""Shared test helpers: where the shared corpus lives, and how native tests find binaries."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lbguard.native import find_binary
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CORPUS = SHARED / "corpus"
+EXAMPLES = ROOT / "examples"
+
+
+def _require(name: str) -> str:
+    path = find_binary(name)
+    if path is None:
+        if os.environ.get("LBGUARD_REQUIRE_NATIVE") == "1":
+            pytest.fail(f"{name} is required (LBGUARD_REQUIRE_NATIVE=1) but is not installed")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+def require_haproxy() -> str:
+    return _require("haproxy")
+
+
+def require_nginx() -> str:
+    return _require("nginx")
+
+
+def require_shared() -> Path:
+    if not CORPUS.is_dir():
+        if os.environ.get("LBGUARD_REQUIRE_NATIVE") == "1":
+            pytest.fail(f"the shared corpus is missing at {CORPUS}")
+        pytest.skip("the shared corpus is not next to this checkout")
+    return SHARED
+
+
+@pytest.fixture
+def haproxy_bin() -> str:
+    return require_haproxy()
+
+
+@pytest.fixture
+def nginx_bin() -> str:
+    return require_nginx()
