@@ -19,6 +19,7 @@ from lbguard.report import Report, RuleInfo
 from lbguard.rules import RULES, Rule, RuleContext
 from lbguard.settings import Settings
 from lbguard.sources import read_source
+from lbguard.util import without_gc
 
 
 @dataclass
@@ -174,7 +175,17 @@ def check_paths(
     context: str | None = None,
     prefix: str | None = None,
 ) -> Report:
-    units = plan_units(paths, dialect, merge)
+    with without_gc():
+        return _check_units(plan_units(paths, dialect, merge), settings, native, context, prefix)
+
+
+def _check_units(
+    units: list[Unit],
+    settings: Settings,
+    native: bool,
+    context: str | None,
+    prefix: str | None,
+) -> Report:
     findings: list[Finding] = []
     sources: dict[str, list[str]] = {}
     shown: list[str] = []

@@ -284,7 +284,11 @@ class Section:
     kind: str
     name: str
     location: Location
+    # Every directive but `server` lines, which are in Pool.servers.
     directives: tuple[Directive, ...]
+    # First and last line of the section's body (0 when it is empty).
+    end_line: int = 0
+    body_line: int = 0
 
 
 @dataclass(frozen=True)

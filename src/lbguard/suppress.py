@@ -73,8 +73,8 @@ def _section_ranges(config: Config) -> dict[str, list[tuple[int, int, int]]]:
     for section in config.sections:
         path = section.location.path
         lines = [d.location.line for d in section.directives if d.location.path == path]
-        body_first = min(lines) if lines else section.location.line + 1
-        end = max(lines) if lines else section.location.line
+        body_first = section.body_line or (min(lines) if lines else section.location.line + 1)
+        end = max([*lines, section.end_line, section.location.line])
         by_file.setdefault(path, []).append((section.location.line, body_first, end))
     for path, items in by_file.items():
         ranges[path] = sorted(items)

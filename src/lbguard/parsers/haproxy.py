@@ -40,6 +40,7 @@ from lbguard.parsers.haproxy_conditions import evaluate_condition
 from lbguard.parsers.haproxy_lexer import Line, tokenize
 from lbguard.sources import SourceText, read_source
 from lbguard.suggest import did_you_mean
+from lbguard.util import without_gc
 
 SECTIONS = kw.SECTION_HEADERS
 PROXY_SECTIONS = frozenset({"defaults", "frontend", "backend", "listen"})
@@ -48,7 +49,7 @@ _TIME_RE = re.compile(r"^\d+(us|ms|s|m|h|d)?$")
 _INT_RE = re.compile(r"^[+-]?\d+$")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Stmt:
     """One statement in a section, with the columns of its words for precise findings."""
 
@@ -57,23 +58,40 @@ class _Stmt:
     path: str
     lineno: int
     quoted: frozenset[int] = frozenset()
+    # Built on first use and kept: the same statement is read by several passes.
+    _span: Location | None = None
+    _directive: Directive | None = None
 
     def loc(self, index: int = 0) -> Location:
-        index = min(index, len(self.words) - 1) if self.words else 0
-        col = self.columns[index] if self.columns else 1
-        word = self.words[index] if self.words else ""
-        return Location(self.path, self.lineno, col, self.lineno, col + max(len(word), 1) - 1)
+        words = self.words
+        if not words:
+            return Location(self.path, self.lineno, 1, self.lineno, 1)
+        if index >= len(words):
+            index = len(words) - 1
+        col = self.columns[index]
+        return Location(self.path, self.lineno, col, self.lineno, col + (len(words[index]) or 1) - 1)
 
     def span(self) -> Location:
-        if not self.words:
-            return Location(self.path, self.lineno, 1, self.lineno, 1)
-        end = self.columns[-1] + max(len(self.words[-1]), 1) - 1
-        return Location(self.path, self.lineno, self.columns[0], self.lineno, end)
+        span = self._span
+        if span is None:
+            if not self.words:
+                span = Location(self.path, self.lineno, 1, self.lineno, 1)
+            else:
+                end = self.columns[-1] + (len(self.words[-1]) or 1) - 1
+                span = Location(self.path, self.lineno, self.columns[0], self.lineno, end)
+            self._span = span
+        return span
 
     def directive(self, inherited_from: str | None = None) -> Directive:
-        return Directive(
-            self.words[0], self.words[1:], self.span(), inherited_from, self.columns[1:]
-        )
+        if inherited_from is not None:
+            return Directive(
+                self.words[0], self.words[1:], self.span(), inherited_from, self.columns[1:]
+            )
+        d = self._directive
+        if d is None:
+            d = Directive(self.words[0], self.words[1:], self.span(), None, self.columns[1:])
+            self._directive = d
+        return d
 
 
 @dataclass
@@ -125,6 +143,11 @@ def parse_haproxy(
 def parse_haproxy_texts(
     texts: Iterable[SourceText], *, env: Mapping[str, str] | None = None
 ) -> ParseResult:
+    with without_gc():
+        return _parse_texts(texts, env)
+
+
+def _parse_texts(texts: Iterable[SourceText], env: Mapping[str, str] | None) -> ParseResult:
     parser = _Parser(dict(os.environ) if env is None else dict(env))
     sources: dict[str, list[str]] = {}
     src_files: list[SourceFile] = []
@@ -145,6 +168,7 @@ class _Parser:
         self.unresolved: list[tuple[str, Location]] = []
         self.defaults_by_name: dict[str, _RawSection] = {}
         self.comments: list[tuple[Location, str]] = []
+        self.last_defaults: _RawSection | None = None
 
     # ----------------------------------------------------------------- reading
 
@@ -318,15 +342,11 @@ class _Parser:
                 if name:
                     self.defaults_by_name[name] = section
             else:
-                section.implicit_defaults = self._last_defaults()
+                section.implicit_defaults = self.last_defaults
+        if kind == "defaults":
+            self.last_defaults = section
         self.sections.append(section)
         return section
-
-    def _last_defaults(self) -> _RawSection | None:
-        for section in reversed(self.sections):
-            if section.kind == "defaults":
-                return section
-        return None
 
     # -------------------------------------------------------------- validation
 
@@ -491,7 +511,9 @@ class _Parser:
                     section.kind,
                     section.name,
                     loc,
-                    tuple(s.directive() for s in section.body),
+                    tuple(s.directive() for s in section.body if s.words[0] != "server"),
+                    section.body[-1].lineno if section.body else 0,
+                    section.body[0].lineno if section.body else 0,
                 )
             )
             if section.kind not in ("frontend", "backend", "listen"):
@@ -552,8 +574,13 @@ class _Parser:
         directives: list[Directive] = []
         for stmt, origin in effective:
             word = stmt.words[0]
-            args = stmt.words[1:]
+            if word == "server":
+                # Servers live in Pool.servers; no raw directive is kept for them.
+                if origin is None and len(stmt.words) >= 2:
+                    servers.append(_make_server(stmt, default_server, None))
+                continue
             directives.append(stmt.directive(origin))
+            args = stmt.words[1:]
             if word == "balance":
                 balance = _make_balance(stmt, origin)
             elif word == "hash-type" and args:
@@ -582,8 +609,6 @@ class _Parser:
                 persistence.append(Persistence("stick-table", stmt.span()))
             elif word == "default-server":
                 default_server = _merge_options(default_server, _server_options(stmt, 1))
-            elif word == "server" and origin is None and len(args) >= 1:
-                servers.append(_make_server(stmt, default_server, None))
             elif word == "server-template" and origin is None and len(args) >= 3:
                 servers.extend(_expand_template(stmt, default_server))
         if health.kind == "none" and any(s.check for s in servers):
@@ -717,23 +742,27 @@ def _merge_options(
     base: list[tuple[str, str | None]], extra: list[tuple[str, str | None]]
 ) -> list[tuple[str, str | None]]:
     """default-server then server: a later keyword overrides, `no-X` cancels X."""
+    if not base:
+        return extra
     merged = dict(base)
     for key, value in extra:
-        if key.startswith("no-") and key[3:] in merged:
-            merged.pop(key[3:])
-            continue
-        merged[key] = value
+        if key[:3] == "no-" and key[3:] in merged:
+            del merged[key[3:]]
+        else:
+            merged[key] = value
     return list(merged.items())
 
 
 def split_address(text: str) -> tuple[str | None, int | None, str]:
     """Split HAProxy's ``[proto@]host[:port]`` into host, numeric port and the port text."""
     addr = text
-    for prefix in ("ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@", "udp@", "udp4@", "udp6@"):
-        if addr.startswith(prefix):
-            addr = addr[len(prefix) :]
-            break
-    if addr.startswith(("unix@", "abns@", "fd@", "sockpair@", "/")):
+    if "@" in addr:
+        proto, _, rest = addr.partition("@")
+        if proto in ("unix", "abns", "fd", "sockpair"):
+            return addr, None, ""
+        if proto in ("ipv4", "ipv6", "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6"):
+            addr = rest
+    if addr[:1] == "/":
         return addr, None, ""
     host: str
     port_text = ""
@@ -765,6 +794,7 @@ def _server_from_options(
     host, port, _ = split_address(address_text)
     opts = dict(options)
     weight = _int_or(opts.get("weight"), 1)
+    slowstart = opts.get("slowstart")
     return Server(
         name=name,
         address=host,
@@ -776,7 +806,7 @@ def _server_from_options(
         check="check" in opts,
         maxconn=_int_or_none(opts.get("maxconn")),
         maxqueue=_int_or_none(opts.get("maxqueue")),
-        slowstart=_seconds_or_none(opts.get("slowstart")),
+        slowstart=None if slowstart is None else parse_time(slowstart),
         agent_check="agent-check" in opts,
         options=tuple(options),
         template_count=template_count,
@@ -792,7 +822,8 @@ def _make_server(stmt: _Stmt, defaults: list[tuple[str, str | None]], origin: st
     if looks_like_option_not_address(address):
         # `server web-02 check` is what `server web-02 $IP check` becomes when $IP is empty.
         address, first_option = "", 2
-    options = _merge_options(defaults, _server_options(stmt, first_option))
+    own = _server_options(stmt, first_option)
+    options = _merge_options(defaults, own) if defaults else own
     addr_loc = stmt.loc(2) if len(stmt.words) > 2 else stmt.loc(1)
     return _server_from_options(name, address, stmt.span(), options, None, addr_loc)
 
@@ -820,15 +851,19 @@ def _expand_template(stmt: _Stmt, defaults: list[tuple[str, str | None]]) -> lis
 
 
 def _int_or(text: str | None, default: int) -> int:
-    if text is None or not _INT_RE.match(text):
+    if text is None:
         return default
-    return int(text)
+    if text.isdigit():
+        return int(text)
+    return int(text) if _INT_RE.match(text) else default
 
 
 def _int_or_none(text: str | None) -> int | None:
-    if text is None or not _INT_RE.match(text):
+    if text is None:
         return None
-    return int(text)
+    if text.isdigit():
+        return int(text)
+    return int(text) if _INT_RE.match(text) else None
 
 
 def parse_time(text: str, default_unit: str = "ms") -> float | None:

@@ -8,12 +8,14 @@ bad? / Example / Use instead); `docs/rules/` is generated from it.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from lbguard.findings import Finding, Severity
 from lbguard.model import Config, Dialect, Frontend, Location, Pool
+
+T = TypeVar("T")
 
 DOCS_BASE = "https://lbguard.readthedocs.io/en/latest/rules/"
 
@@ -35,6 +37,14 @@ class RuleContext:
     config: Config
     options: Mapping[str, Any]
     _routes_to: dict[str, list[Frontend]] | None = field(default=None, repr=False)
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def memo(self, key: str, factory: Callable[[], T]) -> T:
+        """Compute a per-config index once, however many nodes the rule visits."""
+        if key not in self._memo:
+            self._memo[key] = factory()
+        value: T = self._memo[key]
+        return value
 
     def frontends_routing_to(self, pool: Pool) -> list[Frontend]:
         """Frontends with a static route (use_backend, default_backend, proxy_pass) to `pool`."""

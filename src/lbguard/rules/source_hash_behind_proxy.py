@@ -44,42 +44,65 @@ def real_client_restored(frontends: list[Frontend]) -> bool:
     return False
 
 
-def proxy_evidence(pool: Pool, frontends: list[Frontend], config: Config) -> str | None:
+_LOCAL = ("localhost", "::1")
+
+
+def _targets(config: Config) -> dict[tuple[str, int], list[Pool]]:
+    """Pools by the (address, port) their servers point at; local addresses also as '*'."""
+    index: dict[tuple[str, int], list[Pool]] = {}
+    for pool in config.pools:
+        for server in pool.servers:
+            if server.port is None:
+                continue
+            address = server.address or ""
+            index.setdefault((address, server.port), []).append(pool)
+            if address.startswith("127.") or address in _LOCAL:
+                index.setdefault(("*", server.port), []).append(pool)
+    return index
+
+
+def _frontend_evidence(fe: Frontend) -> str | None:
+    for d in fe.directives:
+        if d.name in ("http-request", "acl", "use_backend", "tcp-request") and _XFF.search(
+            " ".join(d.args)
+        ):
+            return f"{fe.kind} '{fe.name}' reads a forwarding header (line {d.location.line})"
+    return None
+
+
+def _comments_by_path(config: Config) -> dict[str, list[tuple[int, str]]]:
+    index: dict[str, list[tuple[int, str]]] = {}
+    for loc, text in config.comments:
+        if _PROXY_NOTE.search(text):
+            index.setdefault(loc.path, []).append((loc.line, text))
+    return index
+
+
+def proxy_evidence(pool: Pool, frontends: list[Frontend], ctx: RuleContext) -> str | None:
     """Why we believe traffic reaches this pool through another proxy, or None."""
+    targets = ctx.memo("targets", lambda: _targets(ctx.config))
     # A chained listener: another pool in this config forwards to one of our binds.
-    bound: list[tuple[str, int]] = []
     for fe in frontends:
         for bind in fe.binds:
             host, port, _ = split_address(bind.address)
-            if port is not None:
-                bound.append((host or "*", port))
-    for other in config.pools:
-        if other.name == pool.name:
-            continue
-        for server in other.servers:
-            for host, port in bound:
-                if server.port != port:
-                    continue
-                wildcard = host in ("*", "0.0.0.0", "::")
-                local = (server.address or "").startswith("127.") or server.address in (
-                    "localhost",
-                    "::1",
-                )
-                if server.address == host or (wildcard and local):
-                    return f"{other.kind} '{other.name}' forwards to it ({server.endpoint})"
+            if port is None:
+                continue
+            wildcard = host in (None, "*", "0.0.0.0", "::")
+            key = ("*" if wildcard else host or "", port)
+            for other in targets.get(key, ()):
+                if other.name != pool.name:
+                    return f"{other.kind} '{other.name}' forwards to it (port {port})"
     for fe in frontends:
-        for d in fe.directives:
-            if d.name in ("http-request", "acl", "use_backend", "tcp-request") and _XFF.search(
-                " ".join(d.args)
-            ):
-                return f"{fe.kind} '{fe.name}' reads a forwarding header (line {d.location.line})"
+        found = ctx.memo(f"xff:{fe.kind}:{fe.name}", lambda fe=fe: _frontend_evidence(fe))
+        if found:
+            return found
+    notes = ctx.memo("proxy-notes", lambda: _comments_by_path(ctx.config))
     spans = [(fe.location.path, fe.location.line) for fe in frontends]
     spans.append((pool.location.path, pool.location.line))
-    for loc, text in config.comments:
-        if _PROXY_NOTE.search(text):
-            for path, line in spans:
-                if loc.path == path and abs(loc.line - line) <= 40:
-                    return f"a comment at line {loc.line} says so: '{text[:60]}'"
+    for path, line in spans:
+        for note_line, text in notes.get(path, ()):
+            if abs(note_line - line) <= 40:
+                return f"a comment at line {note_line} says so: '{text[:60]}'"
     return None
 
 
@@ -133,10 +156,14 @@ class SourceHashBehindProxy(Rule):
         frontends = ctx.frontends_routing_to(pool)
         if pool.kind == "listen":
             frontends = [fe for fe in ctx.config.frontends if fe.name == pool.name] + frontends
-        if real_client_restored(frontends):
+        restored = ctx.memo(
+            "restored:" + ",".join(f"{fe.kind}:{fe.name}" for fe in frontends),
+            lambda: real_client_restored(frontends),
+        )
+        if restored:
             return
         loc = pool.balance.location or pool.location
-        evidence = proxy_evidence(pool, frontends, ctx.config)
+        evidence = proxy_evidence(pool, frontends, ctx)
         if evidence is None:
             yield self.finding(
                 f"{pool.kind} '{pool.name}' hashes on the client address; if clients reach it "
