@@ -61,6 +61,9 @@ class _Stmt:
     # Built on first use and kept: the same statement is read by several passes.
     _span: Location | None = None
     _directive: Directive | None = None
+    # Server lines: the parsed options and address, shared by validation and building.
+    _options: list[tuple[str, str | None]] | None = None
+    _address: tuple[str | None, int | None, str] | None = None
 
     def loc(self, index: int = 0) -> Location:
         words = self.words
@@ -69,7 +72,9 @@ class _Stmt:
         if index >= len(words):
             index = len(words) - 1
         col = self.columns[index]
-        return Location(self.path, self.lineno, col, self.lineno, col + (len(words[index]) or 1) - 1)
+        return Location(
+            self.path, self.lineno, col, self.lineno, col + (len(words[index]) or 1) - 1
+        )
 
     def span(self) -> Location:
         span = self._span
@@ -392,6 +397,9 @@ class _Parser:
     ) -> None:
         word = stmt.words[0]
         kind = section.kind
+        if word == "server" and (kind == "backend" or kind == "listen"):
+            _check_server(self, section, stmt, ctx, server_names)
+            return
         if word in ("no", "default") and kind in ("global", *PROXY_SECTIONS):
             if len(stmt.words) < 2 or stmt.words[1] not in kw.NEGATABLE_KEYWORDS:
                 self.error(
@@ -790,8 +798,9 @@ def _server_from_options(
     options: list[tuple[str, str | None]],
     template_count: int | None = None,
     address_location: Location | None = None,
+    parts: tuple[str | None, int | None, str] | None = None,
 ) -> Server:
-    host, port, _ = split_address(address_text)
+    host, port, _ = parts or split_address(address_text)
     opts = dict(options)
     weight = _int_or(opts.get("weight"), 1)
     slowstart = opts.get("slowstart")
@@ -825,7 +834,8 @@ def _make_server(stmt: _Stmt, defaults: list[tuple[str, str | None]], origin: st
     own = _server_options(stmt, first_option)
     options = _merge_options(defaults, own) if defaults else own
     addr_loc = stmt.loc(2) if len(stmt.words) > 2 else stmt.loc(1)
-    return _server_from_options(name, address, stmt.span(), options, None, addr_loc)
+    parts = stmt._address if first_option == 3 else None
+    return _server_from_options(name, address, stmt.span(), options, None, addr_loc, parts)
 
 
 def looks_like_option_not_address(word: str) -> bool:
@@ -1051,26 +1061,29 @@ def _check_server_options(
     p: _Parser, stmt: _Stmt, start: int, ctx: tuple[str, ...], keyword: str
 ) -> None:
     words = stmt.words
+    options = kw.SERVER_OPTIONS
     i = start
-    while i < len(words):
+    n = len(words)
+    while i < n:
         word = words[i]
-        nargs = kw.SERVER_OPTIONS.get(word)
+        nargs = options.get(word)
         if nargs is None:
-            hint = did_you_mean(word, kw.SERVER_OPTIONS)
+            hint = did_you_mean(word, options)
             p.error(f"'{keyword}' has unknown option '{word}'{hint}", stmt.loc(i), ctx)
             return
         if keyword == "default-server" and word in kw.NOT_FOR_DEFAULT_SERVER:
             p.error(f"option '{word}' is not supported on 'default-server'", stmt.loc(i), ctx)
+        if nargs == 0:
+            i += 1
+            continue
         if nargs < 0:
             return  # `source ...` consumes a variable number of words
-        if nargs:
-            if i + nargs >= len(words):
-                p.error(f"'{keyword}' option '{word}' expects an argument", stmt.loc(i), ctx)
-                return
-            value = words[i + 1]
-            problem = _server_option_value_problem(word, value)
-            if problem:
-                p.error(f"'{keyword}' option '{word}' {problem}", stmt.loc(i + 1), ctx)
+        if i + nargs >= n:
+            p.error(f"'{keyword}' option '{word}' expects an argument", stmt.loc(i), ctx)
+            return
+        problem = _server_option_value_problem(word, words[i + 1])
+        if problem:
+            p.error(f"'{keyword}' option '{word}' {problem}", stmt.loc(i + 1), ctx)
         i += 1 + nargs
 
 
@@ -1122,14 +1135,18 @@ def _check_server(
             sctx,
         )
         return
-    problem = _address_problem(address)
+    parts = split_address(address)
+    stmt._address = parts
+    problem = _address_problem(address, parts)
     if problem:
         p.error(f"server '{name}': {problem}", stmt.loc(2), sctx)
     _check_server_options(p, stmt, 3, sctx, "server")
 
 
-def _address_problem(address: str) -> str | None:
-    _host, port, port_text = split_address(address)
+def _address_problem(
+    address: str, parts: tuple[str | None, int | None, str] | None = None
+) -> str | None:
+    _host, port, port_text = parts or split_address(address)
     if port_text and port is None and not port_text.startswith(("+", "-")) and "-" not in port_text:
         return f"invalid port '{port_text}' in address '{address}'"
     if port is not None and port > 65535:
@@ -1303,9 +1320,16 @@ def _missing_argument(p: _Parser, kind: str, stmt: _Stmt, ctx: tuple[str, ...]) 
     return True
 
 
+_NO_EXPRESSIONS = frozenset(
+    {"server", "default-server", "server-template", "timeout", "balance", "mode", "hash-type"}
+)
+
+
 def _check_expressions(p: _Parser, stmt: _Stmt, ctx: tuple[str, ...]) -> None:
     """Sample expressions in %[...], ACL criteria, filters and anonymous ACL braces."""
     words = stmt.words
+    if words[0] in _NO_EXPRESSIONS:
+        return
     for i, word in enumerate(words[1:], start=1):
         if "%[" in word:
             problem = _format_problem(word)

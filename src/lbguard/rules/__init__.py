@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from lbguard.rules.all_servers_backup import AllServersBackup
+from lbguard.rules.all_servers_down import AllServersDown
 from lbguard.rules.base import Option, Rule, RuleContext
 from lbguard.rules.dominant_weight import DominantWeight
 from lbguard.rules.duplicate_server_address import DuplicateServerAddress
 from lbguard.rules.empty_server_address import EmptyServerAddress
 from lbguard.rules.first_without_maxconn import FirstWithoutMaxconn
 from lbguard.rules.frontend_without_default_backend import FrontendWithoutDefaultBackend
+from lbguard.rules.ip_hash_collapse import IpHashCollapse
+from lbguard.rules.low_cardinality_hash_key import LowCardinalityHashKey
 from lbguard.rules.missing_timeouts import MissingTimeouts
+from lbguard.rules.next_upstream_off import NextUpstreamOff
 from lbguard.rules.no_overload_protection import NoOverloadProtection
+from lbguard.rules.passive_checks_disabled import PassiveChecksDisabled
 from lbguard.rules.persistence_without_redispatch import PersistenceWithoutRedispatch
+from lbguard.rules.proxy_pass_bypasses_upstream import ProxyPassBypassesUpstream
 from lbguard.rules.servers_without_health_check import ServersWithoutHealthCheck
 from lbguard.rules.single_active_server import SingleActiveServer
 from lbguard.rules.source_hash_behind_proxy import SourceHashBehindProxy
@@ -26,13 +32,19 @@ RULES: tuple[type[Rule], ...] = (
     EmptyServerAddress,
     SourceHashBehindProxy,
     FirstWithoutMaxconn,
+    AllServersDown,
+    IpHashCollapse,
+    LowCardinalityHashKey,
     ServersWithoutHealthCheck,
     NoOverloadProtection,
     PersistenceWithoutRedispatch,
     MissingTimeouts,
+    PassiveChecksDisabled,
+    NextUpstreamOff,
     UndefinedBackend,
     UnreachableBackend,
     FrontendWithoutDefaultBackend,
+    ProxyPassBypassesUpstream,
 )
 
 

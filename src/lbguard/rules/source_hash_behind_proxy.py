@@ -96,6 +96,11 @@ def proxy_evidence(pool: Pool, frontends: list[Frontend], ctx: RuleContext) -> s
         found = ctx.memo(f"xff:{fe.kind}:{fe.name}", lambda fe=fe: _frontend_evidence(fe))
         if found:
             return found
+    return proxy_note_near(pool, frontends, ctx)
+
+
+def proxy_note_near(pool: Pool, frontends: list[Frontend], ctx: RuleContext) -> str | None:
+    """A comment within 40 lines of the pool or its frontends that says "behind a CDN"."""
     notes = ctx.memo("proxy-notes", lambda: _comments_by_path(ctx.config))
     spans = [(fe.location.path, fe.location.line) for fe in frontends]
     spans.append((pool.location.path, pool.location.line))

@@ -11,15 +11,18 @@ from lbguard.suggest import did_you_mean
 
 
 class UndefinedBackend(Rule):
-    """`use_backend` or `default_backend` names a backend that does not exist.
+    """A route names a backend or upstream that does not exist.
 
     ## What it does
-    Checks that every statically named backend in `use_backend` and
-    `default_backend` is defined by a `backend` or `listen` section.
+    HAProxy: checks that every statically named backend in `use_backend` and
+    `default_backend` is defined by a `backend` or `listen` section. nginx: reports
+    `proxy_pass http://NAME` (and the other `*_pass` directives) where no `upstream
+    NAME` exists and NAME is a bare word rather than a host name.
 
     ## Why is this bad?
     HAProxy refuses to start, so a reload keeps the old config running and the change
-    silently never applies, or a fresh start fails outright.
+    silently never applies, or a fresh start fails outright. nginx tries to resolve
+    the misspelt upstream name as a host and fails to start, or worse, resolves it.
 
     ## Example
     ```haproxy
@@ -42,9 +45,12 @@ class UndefinedBackend(Rule):
     name = "undefined-backend"
     severity = Severity.ERROR
     target = "frontend"
-    dialects = frozenset({Dialect.HAPROXY})
+    dialects = frozenset({Dialect.HAPROXY, Dialect.NGINX})
 
     def check_frontend(self, frontend: Frontend, ctx: RuleContext) -> Iterator[Finding]:
+        if ctx.config.dialect is Dialect.NGINX:
+            yield from self._nginx(frontend, ctx)
+            return
         names = {p.name for p in ctx.config.pools}
         for route in frontend.routes:
             if route.pool in names or "%[" in route.pool or "$" in route.pool:
@@ -58,3 +64,31 @@ class UndefinedBackend(Rule):
                 route.location,
                 context=(f"{frontend.kind} {frontend.name}",),
             )
+
+    def _nginx(self, frontend: Frontend, ctx: RuleContext) -> Iterator[Finding]:
+        pools = {p.name: p for p in ctx.config.pools}
+        upstreams = [p.name for p in ctx.config.pools if not p.implicit]
+        for route in frontend.routes:
+            pool = pools.get(route.pool)
+            if pool is None or not pool.implicit or not _bare_name(route.pool):
+                continue
+            yield self.finding(
+                f"'{route.pool}' is not an upstream defined here and does not look like a "
+                f"host name; nginx will try to resolve it at startup"
+                f"{did_you_mean(route.pool, upstreams)}",
+                route.location,
+                context=(f"server {frontend.name}",),
+                severity=Severity.WARNING,
+            )
+
+
+def _bare_name(target: str) -> bool:
+    """A single-label name without a port: an upstream name, not a resolvable host."""
+    return (
+        target != "localhost"
+        and not target.startswith("unix:")
+        and "." not in target
+        and ":" not in target
+        and "$" not in target
+        and bool(target)
+    )

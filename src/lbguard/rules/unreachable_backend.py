@@ -10,12 +10,14 @@ from lbguard.rules.base import Rule, RuleContext, pool_context
 
 
 class UnreachableBackend(Rule):
-    """A backend is defined but no frontend routes to it.
+    """A backend or upstream is defined but nothing routes to it.
 
     ## What it does
-    Reports backends that no `use_backend` or `default_backend` names. It stays quiet
-    when some route computes the backend name at runtime (`use_backend
-    %[req.hdr(host),map(...)]`), since any backend could then be used.
+    Reports HAProxy backends that no `use_backend` or `default_backend` names, and
+    nginx upstreams that no `proxy_pass` (or other `*_pass`) names. It stays quiet
+    when some route computes the name at runtime (`use_backend
+    %[req.hdr(host),map(...)]`, `proxy_pass http://$pool`), since any pool could then
+    be used.
 
     ## Why is this bad?
     Usually a typo or a rename left half done: the traffic you meant for this
@@ -40,14 +42,20 @@ class UnreachableBackend(Rule):
     name = "unreachable-backend"
     severity = Severity.WARNING
     target = "pool"
-    dialects = frozenset({Dialect.HAPROXY})
+    dialects = frozenset({Dialect.HAPROXY, Dialect.NGINX})
 
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
-        if pool.kind != "backend" or ctx.receives_traffic(pool):
+        if pool.kind not in ("backend", "upstream") or pool.implicit:
             return
+        if ctx.receives_traffic(pool):
+            return
+        how = (
+            "no proxy_pass or other *_pass directive names it"
+            if pool.kind == "upstream"
+            else "no use_backend or default_backend names it"
+        )
         yield self.finding(
-            f"backend '{pool.name}' is not used by any frontend (no use_backend or "
-            "default_backend names it)",
+            f"{pool.kind} '{pool.name}' is not used by any server block or frontend ({how})",
             pool.location,
             context=pool_context(pool),
         )
