@@ -1,0 +1,40 @@
+"""The JSON contract (version 1). Scripts rely on these exact keys; add none silently."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from lbguard.findings import Finding
+from lbguard.report import Report
+
+VERSION = 1
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    loc = f.location
+    return {
+        "code": f.code,
+        "rule": f.rule,
+        "severity": f.severity.label,
+        "message": f.message,
+        "path": loc.path,
+        "line": loc.line,
+        "column": loc.column,
+        "end_line": loc.end_line or loc.line,
+        "end_column": loc.end_column or loc.column,
+        "context": list(f.context),
+    }
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    return {
+        "version": VERSION,
+        "findings": [finding_dict(f) for f in report.findings],
+        "summary": report.summary(),
+    }
+
+
+def render_json(report: Report, stream: TextIO) -> None:
+    json.dump(report_dict(report), stream, indent=2, ensure_ascii=False)
+    stream.write("\n")
