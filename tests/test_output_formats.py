@@ -123,7 +123,7 @@ def test_text_has_code_frame_and_no_ansi_when_piped() -> None:
     src = lines.index("  3 |     server web-01 10.0.0.1:80")
     assert lines[src + 1] == "    |     " + "^" * 25  # clipped at the end of the line
     # A tab before the keyword is shown as four spaces and the caret follows it.
-    tab = lines.index("  4 |     timout connect 5s")
+    tab = len(lines) - 1 - lines[::-1].index("  4 |     timout connect 5s")
     assert lines[tab + 1] == "    |     ^^^^^^"
     assert "= fix: remove 'backup'" in text
     assert lines[-1] == "Found 1 error, 1 warning and 1 info in 3 files."
