@@ -33,7 +33,7 @@ def sample_report() -> Report:
             "syntax-error",
             Severity.ERROR,
             "unknown keyword 'timout', line two\nsecond line, with: colon",
-            Location("conf/haproxy.cfg", 4, 5, 4, 10),
+            Location("conf/haproxy.cfg", 4, 2, 4, 7),
         ),
         Finding(
             "LBG202", "no-overload-protection", Severity.INFO, "no maxconn", Location("b.cfg", 1)
