@@ -1,0 +1,1 @@
+"""Config-writing scripts and templates: find the config they write, check it, map findings back."""
