@@ -305,6 +305,9 @@ class Config:
     # Comments as written (without the leading '#'), for suppressions and for rules
     # that read the author's notes ("behind Cloudflare").
     comments: tuple[tuple[Location, str], ...] = ()
+    # A fragment (an nginx conf.d file, say) is included into a larger config that
+    # lbguard did not see: rules that cross-reference names must not guess.
+    fragment: bool = False
 
     def pool(self, name: str) -> Pool | None:
         for pool in self.pools:

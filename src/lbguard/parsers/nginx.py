@@ -1586,6 +1586,7 @@ def _parse_nginx(
         sections=tuple(builder.sections),
         unresolved_env=tuple(builder.unresolved),
         comments=tuple(comments),
+        fragment=result.context != "main",
     )
     findings = [*result.findings, *builder.findings]
     findings.sort(key=Finding.sort_key)

@@ -66,7 +66,7 @@ class RuleContext:
 
     def receives_traffic(self, pool: Pool) -> bool:
         """Whether some frontend can send traffic to the pool (or we cannot tell it can't)."""
-        if pool.kind == "listen":
+        if pool.kind == "listen" or self.config.fragment:
             return True
         if self.frontends_routing_to(pool):
             return True

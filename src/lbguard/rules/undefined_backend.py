@@ -17,7 +17,8 @@ class UndefinedBackend(Rule):
     HAProxy: checks that every statically named backend in `use_backend` and
     `default_backend` is defined by a `backend` or `listen` section. nginx: reports
     `proxy_pass http://NAME` (and the other `*_pass` directives) where no `upstream
-    NAME` exists and NAME is a bare word rather than a host name.
+    NAME` exists, NAME is a bare word rather than a host name, and it is a near miss of
+    an upstream that does exist (a bare name alone may be a Docker service).
 
     ## Why is this bad?
     HAProxy refuses to start, so a reload keeps the old config running and the change
@@ -72,10 +73,14 @@ class UndefinedBackend(Rule):
             pool = pools.get(route.pool)
             if pool is None or not pool.implicit or not _bare_name(route.pool):
                 continue
+            # A bare name may be a host (a Docker service, say); only a near miss of an
+            # upstream that exists is a mistake worth reporting.
+            hint = did_you_mean(route.pool, upstreams)
+            if not hint:
+                continue
             yield self.finding(
-                f"'{route.pool}' is not an upstream defined here and does not look like a "
-                f"host name; nginx will try to resolve it at startup"
-                f"{did_you_mean(route.pool, upstreams)}",
+                f"'{route.pool}' is not an upstream defined here; nginx will resolve it as a "
+                f"host name at startup{hint}",
                 route.location,
                 context=(f"server {frontend.name}",),
                 severity=Severity.WARNING,
