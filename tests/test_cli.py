@@ -210,3 +210,54 @@ def test_native_findings_are_located_and_deduplicated(tmp_path: Path) -> None:
     assert [f["code"] for f in at9] == ["PARSE"], at9
     native = [f for f in findings if f["code"] == "NATIVE"]
     assert any(f["line"] == 11 and "503" in f["message"] for f in native), findings
+
+
+NGINX_SECRETS = """\
+events {}
+http {
+    upstream app { server 10.0.0.1:8080; server 10.0.0.2:8080; }
+    server {
+        listen 80;
+        location / {
+            proxy_pass http://app;
+            proxy_set_header Authorization "Basic c3VwZXJzZWNyZXQ=";
+            proxy_set_header X-Api-Key topsecretapikey123;
+            fastcgi_param HTTP_AUTHORIZATION "Bearer tok3nv4lue";
+            proxy_set_header Host $host
+        }
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "junit", "github"])
+def test_nginx_secrets_never_printed(tmp_path: Path, fmt: str) -> None:
+    cfg = tmp_path / "nginx.conf"
+    cfg.write_text(NGINX_SECRETS)
+    proc = lbguard("check", "--format", fmt, str(cfg))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out  # the missing ';' on line 11 is reported
+    assert "11" in out
+    for secret in ("c3VwZXJzZWNyZXQ", "topsecretapikey123", "tok3nv4lue"):
+        assert secret not in out, f"{secret} leaked in {fmt} output"
+
+
+def test_nginx_missing_semicolon_reported_once(tmp_path: Path) -> None:
+    cfg = tmp_path / "nginx.conf"
+    cfg.write_text(NGINX_SECRETS)
+    findings = json.loads(lbguard("check", "--format", "json", str(cfg)).stdout)["findings"]
+    assert [(f["code"], f["line"]) for f in findings] == [("PARSE", 11)]
+
+
+@pytest.mark.parametrize(
+    ("setup", "expect"),
+    [("binary", "binary file"), ("missing", "no such file")],
+)
+def test_nginx_bad_input(tmp_path: Path, setup: str, expect: str) -> None:
+    target = tmp_path / "nginx.conf"
+    if setup == "binary":
+        target.write_bytes(b"events {}\n\x00\x01")
+    proc = lbguard("check", "--dialect", "nginx", str(target))
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and expect in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -132,12 +132,17 @@ def unresolved_env_findings(config: Config) -> list[Finding]:
 
 
 def dedupe_native(own: list[Finding], native: list[Finding]) -> list[Finding]:
-    """Drop a native finding when lbguard already reports an error at the same line."""
-    taken = {
-        (f.location.path, f.location.line)
-        for f in own
-        if f.code == PARSE or f.severity == Severity.ERROR
-    }
+    """Drop a native finding when lbguard already reports an error on the same lines.
+
+    An own finding covers every line of its span: a missing ';' is reported on the
+    directive, and nginx reports it at the '}' that follows.
+    """
+    taken: set[tuple[str, int]] = set()
+    for f in own:
+        if f.code == PARSE or f.severity == Severity.ERROR:
+            loc = f.location
+            last = max(loc.end_line, loc.line)
+            taken.update((loc.path, n) for n in range(loc.line, min(last, loc.line + 50) + 1))
     return [f for f in native if (f.location.path, f.location.line) not in taken]
 
 
@@ -154,9 +159,9 @@ def default_native(
         if haproxy_binary() is None:
             return None
         return run_haproxy_check(unit.paths, config)
-    from lbguard.native_nginx import nginx_binary, run_nginx_check
+    from lbguard.native_nginx import find_nginx, run_nginx_check
 
-    if nginx_binary() is None:
+    if find_nginx() is None:
         return None
     return run_nginx_check(unit.paths, context=context, prefix=prefix)
 

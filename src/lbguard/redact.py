@@ -15,7 +15,29 @@ from lbguard.findings import Finding
 from lbguard.model import Config, Directive
 
 MASK = "********"
-_AUTH_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "cookie"})
+_AUTH_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "cookie",
+        "http_authorization",
+        "http_proxy_authorization",
+        "http_cookie",
+        "http_x_api_key",
+    }
+)
+_HEADER_DIRECTIVES = frozenset(
+    {
+        "proxy_set_header",
+        "add_header",
+        "grpc_set_header",
+        "fastcgi_param",
+        "uwsgi_param",
+        "scgi_param",
+        "more_set_headers",
+    }
+)
 
 
 def secret_words(config: Config) -> set[str]:
@@ -53,7 +75,7 @@ def _directive_secrets(d: Directive) -> list[str]:
             out.append(args[i + 1])
     elif d.name in ("insecure-password",) and args:
         out.append(args[0])
-    elif d.name in ("proxy_set_header", "add_header", "grpc_set_header") and len(args) >= 2:
+    elif d.name in _HEADER_DIRECTIVES and len(args) >= 2:
         if args[0].lower() in _AUTH_HEADERS:
             out.append(" ".join(args[1:]))
             out.extend(args[1:])
