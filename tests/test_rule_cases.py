@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from conftest import require_shared
 from lbguard import suppress
 from lbguard.check import Unit, parse_unit, run_rules
 from lbguard.model import Dialect
@@ -36,9 +37,13 @@ def _params() -> list[Any]:
 
 def findings_for(code: str, case: dict[str, Any], tmp_path: Path) -> list[tuple[str, int]]:
     dialect = Dialect(case.get("dialect", "haproxy"))
-    suffix = ".cfg" if dialect is Dialect.HAPROXY else ".conf"
-    path = tmp_path / f"case{suffix}"
-    path.write_text(case["config"], encoding="utf-8")
+    if "corpus" in case:
+        # A false-positive guard taken from real configs in the shared corpus.
+        path = require_shared() / "corpus" / case["corpus"]
+    else:
+        suffix = ".cfg" if dialect is Dialect.HAPROXY else ".conf"
+        path = tmp_path / f"case{suffix}"
+        path.write_text(case["config"], encoding="utf-8")
     parsed = parse_unit(Unit(dialect, [str(path)]), context=case.get("context"))
     found = run_rules(parsed.config, Settings())
     sups, _ = suppress.collect(parsed.config)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lbguard.findings import Severity
+from lbguard.model import Dialect
 from lbguard.rules import RULES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +33,10 @@ def test_rule_contract(rule: type) -> None:
     cases = tomllib.loads((CASES / f"{rule.code}.toml").read_text(encoding="utf-8"))
     assert cases.get("fail"), f"{rule.code} has no failing case"
     assert cases.get("pass"), f"{rule.code} has no passing case"
+    if Dialect.NGINX in rule.dialects:
+        assert any("corpus" in case for case in cases["pass"]), (
+            f"{rule.code} runs on nginx but has no false-positive guard from the corpus"
+        )
     page = DOCS / f"{rule.code}.md"
     assert page.is_file(), f"{rule.code} has no docs page; run `make docs-rules`"
 
