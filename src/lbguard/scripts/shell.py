@@ -544,10 +544,7 @@ def _in_quotes(raw: str, pos: int) -> bool:
 
 def _status_checked(block: list[tuple[int, str]], i: int) -> bool:
     """`haproxy -c ...` followed by a line that tests `$?`."""
-    for _, text in block[i : i + 2]:
-        if "$?" in text:
-            return True
-    return False
+    return any("$?" in text for _, text in block[i : i + 2])
 
 
 def _collect_loop(
