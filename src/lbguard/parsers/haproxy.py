@@ -37,7 +37,8 @@ from lbguard.parsers import haproxy_keywords as kw
 from lbguard.parsers import haproxy_samples as samples
 from lbguard.parsers.haproxy_arity import NEEDS_ARGUMENT
 from lbguard.parsers.haproxy_conditions import evaluate_condition
-from lbguard.parsers.haproxy_lexer import Line, tokenize
+from lbguard.parsers.haproxy_lexer import SPECIAL as _SPECIAL_CHARS
+from lbguard.parsers.haproxy_lexer import Line, split_plain, tokenize
 from lbguard.sources import SourceText, read_source
 from lbguard.suggest import did_you_mean
 from lbguard.util import without_gc
@@ -200,6 +201,7 @@ class _Parser:
         elif text.endswith("\n"):
             last -= 1  # the empty string after the final newline is not a line
         active = True
+        special = _SPECIAL_CHARS.search
         for idx in range(last):
             raw = lines[idx]
             lineno = idx + 1
@@ -223,16 +225,21 @@ class _Parser:
                 continue
             if not active:
                 continue
-            line = tokenize(raw, lineno, env)
-            for col, msg in line.errors:
-                self.error(msg, Location(path, lineno, col, lineno, col))
-            for name, col in line.unresolved:
-                loc = Location(path, lineno, col, lineno, col + len(name) + 2)
-                self.unresolved.append((name, loc))
-            if not line.words:
-                continue
-            stmt = _Stmt(line.words, line.columns, path, lineno, line.quoted)
-            first = line.words[0]
+            if special(raw) is None:
+                # The common line: no quote, escape, comment or variable.
+                words, columns = split_plain(raw)
+                stmt = _Stmt(words, columns, path, lineno)
+            else:
+                line = tokenize(raw, lineno, env)
+                for col, msg in line.errors:
+                    self.error(msg, Location(path, lineno, col, lineno, col))
+                for name, col in line.unresolved:
+                    loc = Location(path, lineno, col, lineno, col + len(name) + 2)
+                    self.unresolved.append((name, loc))
+                if not line.words:
+                    continue
+                stmt = _Stmt(line.words, line.columns, path, lineno, line.quoted)
+            first = stmt.words[0]
             if first in SECTIONS:
                 current = self._open_section(stmt)
                 continue

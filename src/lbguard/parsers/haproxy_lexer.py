@@ -14,7 +14,7 @@ from dataclasses import dataclass
 # HAProxy splits at most this many words on a line (MAX_LINE_ARGS); more is an error.
 MAX_LINE_ARGS = 64
 
-_SPECIAL = re.compile(r"[\"'\\#$]")
+SPECIAL = re.compile(r"[\"'\\#$]")
 _VAR_NAME = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
 _HEX = "0123456789abcdefABCDEF"
 
@@ -33,7 +33,7 @@ class Line:
     unresolved: tuple[tuple[str, int], ...] = ()
 
 
-def _split_plain(text: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+def split_plain(text: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
     words = text.split()
     if not words:
         return (), ()
@@ -54,8 +54,8 @@ def tokenize(
     on_unset: Callable[[str], None] | None = None,
 ) -> Line:
     """Cut one physical line into words the way HAProxy's parse_line() does."""
-    if _SPECIAL.search(text) is None:
-        words, cols = _split_plain(text)
+    if SPECIAL.search(text) is None:
+        words, cols = split_plain(text)
         return Line(lineno, words, cols)
     return _tokenize_slow(text, lineno, env)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import partial
 
 from lbguard.findings import Finding, Severity
 from lbguard.model import Config, Dialect, Frontend, Pool
@@ -93,7 +94,7 @@ def proxy_evidence(pool: Pool, frontends: list[Frontend], ctx: RuleContext) -> s
                 if other.name != pool.name:
                     return f"{other.kind} '{other.name}' forwards to it (port {port})"
     for fe in frontends:
-        found = ctx.memo(f"xff:{fe.kind}:{fe.name}", lambda fe=fe: _frontend_evidence(fe))
+        found = ctx.memo(f"xff:{fe.kind}:{fe.name}", partial(_frontend_evidence, fe))
         if found:
             return found
     return proxy_note_near(pool, frontends, ctx)
