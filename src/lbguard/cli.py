@@ -182,3 +182,14 @@ def run() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     run()
+
+
+def _register() -> None:
+    """Commands that live with their subsystem, added here so `main` stays the one entry."""
+    from lbguard.simulate.cli import diff_command, simulate_command
+
+    main.add_command(simulate_command)
+    main.add_command(diff_command)
+
+
+_register()

@@ -12,11 +12,13 @@ from lbguard.rules.first_without_maxconn import FirstWithoutMaxconn
 from lbguard.rules.frontend_without_default_backend import FrontendWithoutDefaultBackend
 from lbguard.rules.ip_hash_collapse import IpHashCollapse
 from lbguard.rules.low_cardinality_hash_key import LowCardinalityHashKey
+from lbguard.rules.low_cardinality_key import LowCardinalityKey
 from lbguard.rules.missing_timeouts import MissingTimeouts
 from lbguard.rules.next_upstream_off import NextUpstreamOff
 from lbguard.rules.no_overload_protection import NoOverloadProtection
 from lbguard.rules.passive_checks_disabled import PassiveChecksDisabled
 from lbguard.rules.persistence_without_redispatch import PersistenceWithoutRedispatch
+from lbguard.rules.predicted_concentration import PredictedConcentration
 from lbguard.rules.proxy_pass_bypasses_upstream import ProxyPassBypassesUpstream
 from lbguard.rules.servers_without_health_check import ServersWithoutHealthCheck
 from lbguard.rules.single_active_server import SingleActiveServer
@@ -35,6 +37,8 @@ RULES: tuple[type[Rule], ...] = (
     AllServersDown,
     IpHashCollapse,
     LowCardinalityHashKey,
+    PredictedConcentration,
+    LowCardinalityKey,
     ServersWithoutHealthCheck,
     NoOverloadProtection,
     PersistenceWithoutRedispatch,

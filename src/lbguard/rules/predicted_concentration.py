@@ -1,0 +1,96 @@
+"""LBG111: the simulator predicts one server takes far more than its weight promises."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from lbguard.findings import Finding, Severity
+from lbguard.model import Pool
+from lbguard.rules.base import Option, Rule, RuleContext, percent, pool_context
+
+if TYPE_CHECKING:
+    from lbguard.simulate.predict import Prediction
+
+
+class PredictedConcentration(Rule):
+    """The traffic model predicts one server gets much more than its weight share.
+
+    ## What it does
+    Runs the pool's balancing algorithm, modelled exactly, over lbguard's default
+    synthetic traffic (5,000 clients over 256 /24 networks, Zipf-distributed URIs;
+    see `lbguard simulate --help`) and compares each server's predicted share with
+    its weight share w/Σw. It reports a server whose predicted share exceeds
+    `factor` times its weight share, and always a pool of two or more servers where
+    one server is predicted to take 100%.
+
+    ## Why is this bad?
+    Weights say how load should spread; the algorithm decides how it really does.
+    A hash on a key that barely varies, a `first` without limits, or backups that
+    never share the load all send most requests to one server, which saturates
+    while the others idle.
+
+    ## Example
+    ```haproxy
+    backend app
+        balance hdr(X-Tenant)
+        server web-01 10.0.0.1:80 check
+        server web-02 10.0.0.2:80 check
+        server web-03 10.0.0.3:80 check
+    ```
+    When almost every request carries the same tenant, one server takes them all.
+
+    ## Use instead
+    ```haproxy
+    backend app
+        balance roundrobin
+        server web-01 10.0.0.1:80 check
+        server web-02 10.0.0.2:80 check
+        server web-03 10.0.0.3:80 check
+    ```
+    Run `lbguard simulate CONFIG --pool app` to see every server's predicted share.
+
+    ## Options
+    - `factor` (float, default 2.0): how many times its weight share a server may get.
+    - `requests` (int, default 2000): size of the modelled trace used by `check`.
+    """
+
+    code = "LBG111"
+    name = "predicted-concentration"
+    severity = Severity.WARNING
+    target = "pool"
+    options = (
+        Option("factor", float, 2.0, "how many times its weight share a server may receive"),
+        Option("requests", int, 2000, "requests in the modelled trace that check uses"),
+    )
+
+    def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
+        from lbguard.simulate.predict import predict
+        from lbguard.simulate.traffic import TrafficModel
+
+        if len(pool.servers) < 2 or pool.implicit:
+            return
+        model = TrafficModel(requests=int(ctx.options["requests"]))
+        prediction = predict(pool, ctx.config.dialect, model)
+        yield from self.judge(prediction, float(ctx.options["factor"]))
+
+    def judge(self, prediction: Prediction, factor: float = 2.0) -> Iterator[Finding]:
+        """Findings for one prediction; `lbguard simulate` calls this with its own traffic."""
+        pool = prediction.pool
+        for server in pool.servers:
+            got = prediction.predicted.get(server.name, 0.0)
+            want = prediction.expected.get(server.name, 0.0)
+            if got >= 0.999 or (want > 0 and got > factor * want and got - want > 0.05):
+                why = (
+                    f"although the pool has {len(pool.servers)} servers"
+                    if got >= 0.999
+                    else f"its weight share is {percent(want)}"
+                )
+                yield self.finding(
+                    f"{pool.kind} '{pool.name}' under the modelled traffic: {server.name} is "
+                    f"predicted to get {percent(got)} of requests, {why}",
+                    pool.balance.location or pool.location,
+                    context=pool_context(pool),
+                    fix=f"run 'lbguard simulate --pool {pool.name}' to see the whole pool",
+                )
+                return

@@ -1,0 +1,147 @@
+"""Simulator properties and the simulate/diff commands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import EXAMPLES
+from lbguard.model import Balance, Dialect, Location, Pool, Server
+from lbguard.simulate.engine import simulate
+from lbguard.simulate.traffic import Request, Trace, TrafficModel
+
+LOC = Location("t.cfg", 1)
+
+
+def pool(weights: list[int], algorithm: str = "roundrobin", **balance: object) -> Pool:
+    servers = tuple(
+        Server(f"s{i + 1}", f"10.0.0.{i + 1}", 80, LOC, weight=w, address_text=f"10.0.0.{i + 1}:80")
+        for i, w in enumerate(weights)
+    )
+    return Pool("app", "backend", LOC, Balance(algorithm, LOC, **balance), servers)  # type: ignore[arg-type]
+
+
+def same(n: int) -> Trace:
+    return Trace([Request("127.0.0.1")] * n)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 20), min_size=2, max_size=6))
+def test_round_robin_shares_equal_weights_over_a_cycle(weights: list[int]) -> None:
+    for dialect, algo in (
+        (Dialect.HAPROXY, "roundrobin"),
+        (Dialect.HAPROXY, "static-rr"),
+        (Dialect.NGINX, "round_robin"),
+    ):
+        p = pool(weights, algo)
+        cycle = sum(weights)
+        picks = simulate(p, dialect, same(cycle * 3)).picks
+        # HAProxy's FWRR needs one cycle to settle its positions; after that every
+        # cycle of sum(weights) picks gives each server exactly its weight.
+        window = picks[cycle : 2 * cycle]
+        counts = [int((window == i).sum()) for i in range(len(weights))]
+        assert counts == weights, (dialect, algo)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(1, 5), min_size=2, max_size=5), st.integers(0, 1000))
+def test_shares_sum_to_one(weights: list[int], seed: int) -> None:
+    trace = TrafficModel(requests=500, seed=seed).generate()
+    for dialect, algo, key in (
+        (Dialect.HAPROXY, "source", "src"),
+        (Dialect.HAPROXY, "uri", "uri"),
+        (Dialect.NGINX, "ip_hash", "$remote_addr"),
+        (Dialect.NGINX, "hash", "$request_uri"),
+    ):
+        result = simulate(pool(weights, algo, key=key), dialect, trace)
+        assert abs(sum(result.shares().values()) - 1.0) < 1e-9
+
+
+def test_consistent_hashing_remaps_about_one_in_n() -> None:
+    trace = Trace([Request("127.0.0.1", f"/object/{i}") for i in range(4000)])  # 4,000 keys
+    for dialect, algo, spec in (
+        (Dialect.HAPROXY, "uri", {"key": "uri", "hash_type": "consistent"}),
+        (Dialect.NGINX, "hash", {"key": "$request_uri", "hash_type": "consistent"}),
+    ):
+        before = pool([1] * 4, algo, **spec)
+        after = pool([1] * 5, algo, **spec)
+        if dialect is Dialect.HAPROXY:
+            # hash-type consistent is read from the directive, as the parser keeps it.
+            from lbguard.model import Directive
+
+            d = (Directive("hash-type", ("consistent",), LOC),)
+            before = Pool(
+                before.name, before.kind, LOC, before.balance, before.servers, directives=d
+            )
+            after = Pool(after.name, after.kind, LOC, after.balance, after.servers, directives=d)
+        old = simulate(before, dialect, trace).picks
+        new = simulate(after, dialect, trace).picks
+        moved = float((old != new).mean())
+        assert 0.10 < moved < 0.32, (dialect, moved)  # ideal: 1/5 = 0.2
+        # Nothing moves between the four old servers: only to the new one.
+        assert ((old != new) <= (new == 4)).all()
+
+
+def test_backup_only_when_no_active() -> None:
+    servers = (
+        Server("a", "10.0.0.1", 80, LOC),
+        Server("b", "10.0.0.2", 80, LOC, backup=True),
+    )
+    p = Pool("app", "backend", LOC, Balance("roundrobin"), servers)
+    assert simulate(p, Dialect.HAPROXY, same(10)).shares() == {"a": 1.0, "b": 0.0}
+    down = (Server("a", "10.0.0.1", 80, LOC, disabled=True), servers[1])
+    p2 = Pool("app", "backend", LOC, Balance("roundrobin"), down)
+    assert simulate(p2, Dialect.HAPROXY, same(10)).shares() == {"a": 0.0, "b": 1.0}
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lbguard", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_simulate_incident_prints_web01_100_percent() -> None:
+    proc = run("simulate", str(EXAMPLES / "incident" / "haproxy.cfg"))
+    assert proc.returncode == 1
+    assert "web-01: 100%" in proc.stdout
+
+
+def test_simulate_json_contract() -> None:
+    proc = run(
+        "simulate",
+        "--format",
+        "json",
+        "--requests",
+        "3000",
+        str(EXAMPLES / "incident" / "haproxy.fixed.cfg"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["version"] == 1 and doc["traffic"]["requests"] == 3000
+    (p,) = doc["pools"]
+    assert set(p) >= {"name", "balancer", "algorithm", "servers", "max_share", "gini", "findings"}
+    assert {s["state"] for s in p["servers"]} == {"active"}
+    assert abs(sum(s["predicted_share"] for s in p["servers"]) - 1) < 1e-5  # 6-digit rounding
+    assert all(
+        set(s) == {"name", "address", "weight", "state", "expected_share", "predicted_share"}
+        for s in p["servers"]
+    )
+
+
+def test_diff_reports_moved_shares_and_remapped_keys(tmp_path: Path) -> None:
+    old = tmp_path / "old.cfg"
+    new = tmp_path / "new.cfg"
+    base = "backend app\n    balance uri\n    hash-type consistent\n"
+    old.write_text(base + "".join(f"    server s{i} 10.0.0.{i}:80\n" for i in range(1, 5)))
+    new.write_text(base + "".join(f"    server s{i} 10.0.0.{i}:80\n" for i in range(1, 6)))
+    proc = run("diff", "--format", "json", "--requests", "4000", str(old), str(new))
+    doc = json.loads(proc.stdout)
+    (p,) = doc["pools"]
+    assert 0.1 < p["keys_remapped"] < 0.35
+    s5 = next(s for s in p["servers"] if s["name"] == "s5")
+    assert s5["share_before"] == 0 and s5["share_after"] > 0.1
