@@ -19,6 +19,13 @@ status=$?
 echo "(exit status $status)"
 [ "$status" -eq 0 ] || { echo "demo: the fixed config should be clean" >&2; exit 1; }
 
-section "3. Machine-readable output for CI (JSON contract, version 1)"
+section "3. lbguard simulate: where would the traffic go?"
+"$LBGUARD" simulate examples/incident/haproxy.cfg
+echo
+"$LBGUARD" simulate examples/incident/haproxy.fixed.cfg
+echo
+"$LBGUARD" diff examples/incident/haproxy.cfg examples/incident/haproxy.fixed.cfg
+
+section "4. Machine-readable output for CI (JSON contract, version 1)"
 "$LBGUARD" check --format json examples/incident/haproxy.cfg | head -n 30
 echo

@@ -145,3 +145,30 @@ def test_diff_reports_moved_shares_and_remapped_keys(tmp_path: Path) -> None:
     assert 0.1 < p["keys_remapped"] < 0.35
     s5 = next(s for s in p["servers"] if s["name"] == "s5")
     assert s5["share_before"] == 0 and s5["share_after"] > 0.1
+
+
+def test_columnar_fast_path_equals_request_by_request() -> None:
+    """The gathered answer must be exactly what per-request picking gives."""
+    from lbguard.model import Directive
+
+    columnar = TrafficModel(
+        requests=3000, clients=300, uris=200, header_cardinality=50, seed=11
+    ).generate()
+    explicit = Trace(list(columnar.requests))
+    cases = [
+        (Dialect.HAPROXY, pool([1, 2, 3], "source", key="src")),
+        (Dialect.HAPROXY, pool([1, 2, 3], "uri", key="uri")),
+        (Dialect.HAPROXY, pool([2, 1, 1], "url_param", key="url_param(user)", args=("user",))),
+        (Dialect.HAPROXY, pool([1, 1, 1], "hdr", key="hdr(x-user)")),
+        (Dialect.NGINX, pool([1, 2, 3], "ip_hash", key="$remote_addr")),
+        (Dialect.NGINX, pool([1, 2, 3], "hash", key="$request_uri")),
+        (Dialect.NGINX, pool([1, 2, 3], "hash", key="$uri", hash_type="consistent")),
+        (Dialect.NGINX, pool([3, 1], "hash", key="$arg_user")),
+    ]
+    d = (Directive("hash-type", ("consistent",), LOC),)
+    p = pool([1, 2, 3], "uri", key="uri")
+    cases.append((Dialect.HAPROXY, Pool(p.name, p.kind, LOC, p.balance, p.servers, directives=d)))
+    for dialect, p in cases:
+        fast = simulate(p, dialect, columnar).picks
+        slow = simulate(p, dialect, explicit).picks
+        assert (fast == slow).all(), (dialect, p.balance)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -10,7 +11,7 @@ import numpy as np
 from lbguard.model import Dialect, Pool
 from lbguard.simulate.haproxy_model import HaproxyScheduler
 from lbguard.simulate.nginx_model import NginxScheduler
-from lbguard.simulate.traffic import Request, Trace
+from lbguard.simulate.traffic import Columns, Request, Trace
 
 Scheduler = HaproxyScheduler | NginxScheduler
 
@@ -73,17 +74,103 @@ def _periodic(sched: Scheduler, n: int, period_hint: int) -> np.ndarray:
     return np.concatenate([seq, rest])
 
 
+def key_column(pool: Pool, dialect: Dialect) -> str | None:
+    """The one trace column a hashing pool's key depends on, if there is one."""
+    algo = pool.balance.algorithm
+    key = (pool.balance.key or "").lower()
+    if dialect is Dialect.HAPROXY:
+        if algo == "source" or (algo == "hash" and key.split(",")[0] in ("src", "req.src")):
+            return "client"
+        if algo == "uri" and "whole" not in pool.balance.args:
+            return "path"
+        if algo == "url_param" and pool.balance.args[:1] == ("user",):
+            return "user"
+        if algo == "hash" and key == "path":
+            return "path"
+        if algo in ("uri", "url_param") or (algo == "hash" and key in ("url", "uri")):
+            return "uri"
+        if algo in ("hdr", "hash"):
+            if key in ("hdr(host)", "req.hdr(host)"):
+                return "host"
+            if key in ("hdr(x-user)", "req.hdr(x-user)"):
+                return "user"
+        return None
+    if algo == "ip_hash":
+        return "client"
+    if algo != "hash":
+        return None
+    variables = set(re.findall(r"\$\{?([a-z0-9_]+)", key))
+    if not variables:
+        return None
+    if variables <= {"remote_addr", "binary_remote_addr"}:
+        return "client"
+    if variables == {"uri"}:
+        return "path"
+    if variables == {"arg_user"}:
+        return "user"
+    uri_vars = {"request_uri", "uri", "args", "query_string"}
+    if all(v in uri_vars or v.startswith("arg_") for v in variables):
+        return "uri"
+    if variables <= {"host", "http_host"}:
+        return "host"
+    if variables == {"http_x_user"}:
+        return "user"
+    return None
+
+
+def _by_column(sched: Scheduler, columns: Columns, column: str) -> np.ndarray:
+    """Hash each distinct value once, gather per request, then fill key-less requests."""
+    tables = {
+        "client": (columns.clients, columns.client_ids),
+        "uri": (columns.uris, columns.uri_ids),
+        "host": (columns.hosts, columns.host_ids),
+        "user": (columns.users, columns.user_ids),
+        "path": (columns.paths, columns.path_ids),
+    }
+    table, ids = tables[column]
+    per_value = np.empty(len(table), dtype=np.int64)
+    for j, value in enumerate(table):
+        if column == "client":
+            req = Request(value, "/", (("Host", "shop.example"), ("X-User", "u0")))
+        elif column in ("uri", "path"):
+            req = Request("0.0.0.0", value, (("Host", "shop.example"), ("X-User", "u0")))
+        elif column == "host":
+            req = Request("0.0.0.0", "/", (("Host", value), ("X-User", "u0")))
+        else:
+            # The user appears as the X-User header and as the ?user= argument.
+            req = Request(
+                "0.0.0.0", f"/?user={value}", (("Host", "shop.example"), ("X-User", value))
+            )
+        picked = sched.pure(req)
+        per_value[j] = -2 if picked is None else picked
+    picks = per_value[ids]
+    missing = np.flatnonzero(picks == -2)
+    if missing.size:
+        if isinstance(sched, NginxScheduler):
+            fill = [sched.fallback(int(pos)) for pos in missing]
+        else:
+            fill = [sched.fallback() for _ in missing]
+        picks[missing] = fill
+    return picks
+
+
 def simulate(
     pool: Pool, dialect: Dialect, trace: Trace | Sequence[Request], seed: int = 1
 ) -> Result:
+    """Every request's server, by the fastest exact route the algorithm allows."""
     sched = scheduler_for(pool, dialect, seed)
-    requests = trace.requests if isinstance(trace, Trace) else list(trace)
-    n = len(requests)
+    if not isinstance(trace, Trace):
+        trace = Trace(list(trace))
+    n = len(trace)
+    column = key_column(pool, dialect)
     if pool.balance.algorithm in _REQUEST_BLIND[dialect] and pool.workers <= 1:
+        # The choice never looks at the request: run one cycle and repeat it.
         hint = sum(max(s.weight, 1) for s in pool.servers) * 16
         picks = _periodic(sched, n, hint)
+    elif trace.columns is not None and column is not None:
+        picks = _by_column(sched, trace.columns, column)
     else:
-        picks = np.fromiter((sched.pick(r) for r in requests), dtype=np.int64, count=n)
+        picks = np.fromiter((sched.pick(r) for r in trace.requests), dtype=np.int64, count=n)
     return Result(pool, picks, list(sched.notes))
 
 

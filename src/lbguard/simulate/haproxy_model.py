@@ -476,22 +476,36 @@ class HaproxyScheduler:
             return best
         return self._hash_pick(req)
 
-    def _hash_pick(self, req: Request) -> int:
+    def fallback(self) -> int:
+        """The round-robin pick a hashing pool makes for a request without a key."""
+        if self.spec.method == "consistent":
+            if self.be.fbck is not None and not self.be.active:
+                return self.be.fbck
+            s = self.ring.next_server()
+            return -1 if s is None else s
+        return self._map_rr()
+
+    def pure(self, req: Request) -> int | None:
+        """The hash pick, which depends on the request alone; None: use fallback()."""
+        if not self.members:
+            return -1
         consistent = self.spec.method == "consistent"
         if len(self.members) == 1 and self.algo != "url_param":
             h = 0
         else:
             key = self.key(req)
             if key is None:
-                if consistent:
-                    if self.be.fbck is not None and not self.be.active:
-                        return self.be.fbck
-                    s = self.ring.next_server()
-                    return -1 if s is None else s
-                return self._map_rr()
+                return None
             h = key if isinstance(key, int) else self.hashfn(key)
             if self.spec.avalanche:
                 h = full_hash(h)
+        return self._lookup(h, consistent)
+
+    def _hash_pick(self, req: Request) -> int:
+        picked = self.pure(req)
+        return self.fallback() if picked is None else picked
+
+    def _lookup(self, h: int, consistent: bool) -> int:
         if consistent:
             if self.be.fbck is not None and not self.be.active:
                 return self.be.fbck

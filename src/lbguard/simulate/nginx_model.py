@@ -173,9 +173,26 @@ class NginxScheduler:
             return self._random(worker)
         return self._round_robin(worker)
 
+    def pure(self, req: Request) -> int | None:
+        """The hash pick, which depends on the request alone; None: round robin instead."""
+        if self.total_weight == 0 or self.single:
+            return None
+        if self.algo == "ip_hash":
+            return self._ip_hash_pure(req)
+        if self.algo == "hash":
+            if self.pool.balance.hash_type == "consistent":
+                return self._chash_pure(req)
+            return self._hash_pure(req)
+        return None
+
+    def fallback(self, position: int) -> int:
+        return self._round_robin(position % self.workers)
+
     def _ip_hash(self, req: Request, worker: int) -> int:
-        if self.single:
-            return self._round_robin(worker)
+        picked = self.pure(req)
+        return self._round_robin(worker) if picked is None else picked
+
+    def _ip_hash_pure(self, req: Request) -> int | None:
         words = ip_words(req.client)
         if len(words) == 1:
             key = words[0].to_bytes(4, "big")[:3]
@@ -190,12 +207,16 @@ class NginxScheduler:
             p = self._walk(h % self.total_weight)
             if p not in self.down:
                 return p
-        return self._round_robin(worker)
+        return None
 
     def _hash(self, req: Request, worker: int) -> int:
+        picked = self.pure(req)
+        return self._round_robin(worker) if picked is None else picked
+
+    def _hash_pure(self, req: Request) -> int | None:
         key = evaluate_key(self.key, req)
-        if not key or self.single:
-            return self._round_robin(worker)
+        if not key:
+            return None
         acc = 0
         for attempt in range(MAX_TRIES + 1):
             prefix = str(attempt) if attempt else ""
@@ -204,7 +225,7 @@ class NginxScheduler:
             p = self._walk(acc % self.total_weight)
             if p not in self.down:
                 return p
-        return self._round_robin(worker)
+        return None
 
     def _build_ring(self, servers: tuple[Server, ...]) -> None:
         points: list[tuple[int, int]] = []
@@ -225,9 +246,13 @@ class NginxScheduler:
         self.ring_servers = [s for _, s in dedup]
 
     def _chash(self, req: Request, worker: int) -> int:
+        picked = self.pure(req)
+        return self._round_robin(worker) if picked is None else picked
+
+    def _chash_pure(self, req: Request) -> int | None:
         key = evaluate_key(self.key, req)
-        if not key or self.single or not self.ring_keys:
-            return self._round_robin(worker)
+        if not key or not self.ring_keys:
+            return None
         index = bisect_left(self.ring_keys, crc32(key.encode()))
         n = len(self.ring_keys)
         for _ in range(MAX_TRIES + 1):
@@ -235,7 +260,7 @@ class NginxScheduler:
             if p not in self.down:
                 return p
             index += 1
-        return self._round_robin(worker)
+        return None
 
     def _random(self, worker: int) -> int:
         cumulative = np.cumsum([self.weights[p] for p in self.primary])

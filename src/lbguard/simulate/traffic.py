@@ -30,11 +30,61 @@ class Request:
 
 
 @dataclass
+class Columns:
+    """A columnar trace: request i is (clients[client_ids[i]], uris[uri_ids[i]], ...).
+
+    Models whose choice depends on one of these fields alone work on the small
+    tables and gather the answer with numpy, tens of millions of requests a second.
+    """
+
+    clients: list[str]
+    client_ids: np.ndarray
+    uris: list[str]
+    uri_ids: np.ndarray
+    hosts: list[str]
+    host_ids: np.ndarray
+    users: list[str]
+    user_ids: np.ndarray
+    # The path part of each URI (without the query): keys that ignore the query
+    # string need only this much smaller table.
+    paths: list[str] = field(default_factory=list)
+    path_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def request(self, i: int) -> Request:
+        return Request(
+            self.clients[int(self.client_ids[i])],
+            self.uris[int(self.uri_ids[i])],
+            (
+                ("Host", self.hosts[int(self.host_ids[i])]),
+                ("X-User", self.users[int(self.user_ids[i])]),
+            ),
+        )
+
+
 class Trace:
-    requests: list[Request]
-    description: dict[str, object] = field(default_factory=dict)
+    """Requests to replay; built from explicit requests or, lazily, from columns."""
+
+    def __init__(
+        self,
+        requests: list[Request] | None = None,
+        description: dict[str, object] | None = None,
+        columns: Columns | None = None,
+    ) -> None:
+        self._requests = requests
+        self.description = description or {}
+        self.columns = columns
+
+    @property
+    def requests(self) -> list[Request]:
+        if self._requests is None:
+            cols = self.columns
+            assert cols is not None
+            self._requests = [cols.request(i) for i in range(len(cols.client_ids))]
+        return self._requests
 
     def __len__(self) -> int:
+        if self._requests is None and self.columns is not None:
+            return len(self.columns.client_ids)
         return len(self.requests)
 
     def __iter__(self) -> Iterator[Request]:
@@ -94,32 +144,45 @@ class TrafficModel:
         rng = np.random.default_rng(self.seed)
         n = self.requests
         if self.behind_proxy:
-            clients = ["198.51.100.10"] * n
+            clients = ["198.51.100.10"]
+            client_ids = np.zeros(n, dtype=np.int64)
         else:
             subnets = max(1, min(self.client_subnets, 65536))
-            pool = []
-            per = max(1, self.clients // subnets)
+            clients = []
             for i in range(self.clients):
                 net = i % subnets
-                host = (i // subnets) % 254 + 1 if per > 1 else 1 + i % 254
-                pool.append(f"10.{net // 256}.{net % 256}.{host}")
-            picks = rng.integers(0, len(pool), size=n)
-            clients = [pool[i] for i in picks]
+                host = (i // subnets) % 254 + 1
+                clients.append(f"10.{net // 256}.{net % 256}.{host}")
+            client_ids = rng.integers(0, len(clients), size=n)
         ranks = np.minimum(rng.zipf(self.zipf, size=n), self.uris) - 1
-        users = rng.integers(0, max(self.header_cardinality, 1), size=n)
-        hosts = rng.integers(0, max(self.hosts, 1), size=n)
-        requests = [
-            Request(
-                clients[i],
-                f"/item/{int(ranks[i])}?user=u{int(users[i])}",
-                (
-                    ("Host", f"shop{int(hosts[i])}.example" if self.hosts > 1 else "shop.example"),
-                    ("X-User", f"u{int(users[i])}"),
-                ),
-            )
-            for i in range(n)
-        ]
-        return Trace(requests, self.describe())
+        user_count = max(self.header_cardinality, 1)
+        user_ids = rng.integers(0, user_count, size=n)
+        # A URI carries its user as a query argument: one table entry per (path, user)
+        # pair would be too many, so URIs and users are drawn apart and the URI table
+        # holds only the pairs that occur.
+        pairs = ranks * user_count + user_ids
+        unique_pairs, uri_ids = np.unique(pairs, return_inverse=True)
+        uris = [f"/item/{int(p) // user_count}?user=u{int(p) % user_count}" for p in unique_pairs]
+        host_count = max(self.hosts, 1)
+        hosts = (
+            [f"shop{i}.example" for i in range(host_count)] if host_count > 1 else ["shop.example"]
+        )
+        host_ids = rng.integers(0, host_count, size=n)
+        users = [f"u{i}" for i in range(user_count)]
+        paths = [f"/item/{i}" for i in range(self.uris)]
+        columns = Columns(
+            clients,
+            client_ids,
+            uris,
+            uri_ids,
+            hosts,
+            host_ids,
+            users,
+            user_ids,
+            paths,
+            ranks.astype(np.int64),
+        )
+        return Trace(None, self.describe(), columns)
 
 
 def ip_words(address: str) -> tuple[int, ...]:
