@@ -70,7 +70,8 @@ def make_log(path: Path, lines: int) -> None:
             fh.write(
                 f"198.51.{rnd.randrange(256)}.{rnd.randrange(256)} - - [24/Nov/2026:10:00:"
                 f'{n // 1000 % 60:02d} +0000] "GET /p/{rnd.randrange(9999)} HTTP/1.1" 200 '
-                f'{rnd.randrange(99999)} "-" "Mozilla/5.0" {rnd.choice(ups)} 0.0{rnd.randrange(99)}\n'
+                f'{rnd.randrange(99999)} "-" "Mozilla/5.0" {rnd.choice(ups)} '
+                f"0.0{rnd.randrange(99)}\n"
             )
 
 

@@ -143,7 +143,7 @@ def _by_column(sched: Scheduler, columns: Columns, column: str) -> np.ndarray:
             )
         picked = sched.pure(req)
         per_value[j] = -2 if picked is None else picked
-    picks = per_value[ids]
+    picks: np.ndarray = per_value[ids]
     missing = np.flatnonzero(picks == -2)
     if missing.size:
         if isinstance(sched, NginxScheduler):
