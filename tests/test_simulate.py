@@ -172,3 +172,25 @@ def test_columnar_fast_path_equals_request_by_request() -> None:
         fast = simulate(p, dialect, columnar).picks
         slow = simulate(p, dialect, explicit).picks
         assert (fast == slow).all(), (dialect, p.balance)
+
+
+def test_connection_algorithms_under_a_stated_load() -> None:
+    from lbguard.simulate.queueing import Load
+
+    trace = same(20_000)
+    load = Load(rate=2000, duration=0.02, seed=3)
+    leastconn = simulate(pool([3, 1, 1], "leastconn"), Dialect.HAPROXY, trace, load=load)
+    shares = list(leastconn.shares().values())
+    assert abs(shares[0] - 0.6) < 0.03 and abs(shares[1] - 0.2) < 0.03
+    # Without overlap HAProxy's leastconn rotates and ignores weights.
+    seq = simulate(pool([3, 1, 1], "leastconn"), Dialect.HAPROXY, same(300))
+    assert [round(v, 2) for v in seq.shares().values()] == [0.33, 0.33, 0.33]
+    nginx = simulate(pool([3, 1, 1], "least_conn"), Dialect.NGINX, trace, load=load)
+    assert abs(nginx.shares()["s1"] - 0.6) < 0.03
+    servers = tuple(
+        Server(f"w{i}", f"10.0.0.{i}", 80, LOC, maxconn=10, address_text=f"10.0.0.{i}:80")
+        for i in range(1, 4)
+    )
+    first = Pool("workers", "backend", LOC, Balance("first", LOC), servers)
+    filled = simulate(first, Dialect.HAPROXY, trace, load=load).shares()
+    assert filled["w1"] > filled["w2"] > filled["w3"]

@@ -136,6 +136,14 @@ def render_table(predictions: list[Prediction], traffic: dict[str, Any]) -> None
     help="How many /24 networks the clients are spread over.",
 )
 @click.option("--behind-proxy", is_flag=True, help="Every request arrives from one proxy address.")
+@click.option(
+    "--rate", type=click.FloatRange(min=0.001), help="leastconn/first: arrivals per second."
+)
+@click.option(
+    "--duration-ms",
+    type=click.FloatRange(min=0.001),
+    help="leastconn/first: mean time a request holds its server.",
+)
 @click.option("--traffic", "traffic_log", type=click.Path(), help="Replay an access log instead.")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--dialect", type=click.Choice([d.value for d in Dialect]))
@@ -148,6 +156,8 @@ def simulate_command(
     clients: int,
     client_subnets: int,
     behind_proxy: bool,
+    rate: float | None,
+    duration_ms: float | None,
     traffic_log: str | None,
     seed: int,
     dialect: str | None,
@@ -166,7 +176,11 @@ def simulate_command(
         client_subnets=client_subnets,
         behind_proxy=behind_proxy,
         seed=seed,
+        rate=rate,
+        duration=duration_ms / 1000 if duration_ms else None,
     )
+    if (rate is None) != (duration_ms is None):
+        raise LbguardError("--rate and --duration-ms go together")
     trace = traffic_from_log(traffic_log) if traffic_log else None
     traffic = trace.description if trace is not None else model.describe()
     predictions: list[Prediction] = []

@@ -11,6 +11,7 @@ import numpy as np
 from lbguard.model import Dialect, Pool
 from lbguard.simulate.haproxy_model import HaproxyScheduler
 from lbguard.simulate.nginx_model import NginxScheduler
+from lbguard.simulate.queueing import Load, queueing_picks
 from lbguard.simulate.traffic import Columns, Request, Trace
 
 Scheduler = HaproxyScheduler | NginxScheduler
@@ -154,8 +155,18 @@ def _by_column(sched: Scheduler, columns: Columns, column: str) -> np.ndarray:
     return picks
 
 
+_CONNECTION_BASED = {
+    Dialect.HAPROXY: {"leastconn", "first"},
+    Dialect.NGINX: {"least_conn"},
+}
+
+
 def simulate(
-    pool: Pool, dialect: Dialect, trace: Trace | Sequence[Request], seed: int = 1
+    pool: Pool,
+    dialect: Dialect,
+    trace: Trace | Sequence[Request],
+    seed: int = 1,
+    load: Load | None = None,
 ) -> Result:
     """Every request's server, by the fastest exact route the algorithm allows."""
     sched = scheduler_for(pool, dialect, seed)
@@ -163,6 +174,9 @@ def simulate(
         trace = Trace(list(trace))
     n = len(trace)
     column = key_column(pool, dialect)
+    if load is not None and pool.balance.algorithm in _CONNECTION_BASED[dialect]:
+        picks = queueing_picks(pool, dialect, n, load)
+        return Result(pool, picks, [f"{pool.balance.algorithm}: {load.describe()}"])
     if pool.balance.algorithm in _REQUEST_BLIND[dialect] and pool.workers <= 1:
         # The choice never looks at the request: run one cycle and repeat it.
         hint = sum(max(s.weight, 1) for s in pool.servers) * 16

@@ -105,7 +105,12 @@ def predict(
     key = (shape(pool, dialect), model if trace is None else id(trace))
     cached = _CACHE.get(key)
     if cached is None:
-        result: Result = simulate(pool, dialect, trace or _trace(model), seed=model.seed)
+        from lbguard.simulate.queueing import Load
+
+        load = (
+            Load(model.rate, model.duration, model.seed) if model.rate and model.duration else None
+        )
+        result: Result = simulate(pool, dialect, trace or _trace(model), seed=model.seed, load=load)
         total = max(int(result.picks.size), 1)
         counts = result.counts()
         cached = ([float(c) / total for c in counts], result.failed / total, tuple(result.notes))

@@ -125,6 +125,10 @@ class TrafficModel:
     hosts: int = 1
     header_cardinality: int = 1_000
     seed: int = 1
+    # For connection-count algorithms: arrival rate (req/s) and mean service time (s).
+    # None: requests do not overlap.
+    rate: float | None = None
+    duration: float | None = None
 
     def describe(self) -> dict[str, object]:
         return {
@@ -138,6 +142,11 @@ class TrafficModel:
             "hosts": self.hosts,
             "header_cardinality": self.header_cardinality,
             "seed": self.seed,
+            "load": (
+                {"rate": self.rate, "mean_duration_s": self.duration}
+                if self.rate and self.duration
+                else "requests do not overlap"
+            ),
         }
 
     def generate(self) -> Trace:
