@@ -194,3 +194,26 @@ def test_connection_algorithms_under_a_stated_load() -> None:
     first = Pool("workers", "backend", LOC, Balance("first", LOC), servers)
     filled = simulate(first, Dialect.HAPROXY, trace, load=load).shares()
     assert filled["w1"] > filled["w2"] > filled["w3"]
+
+
+def test_simulate_replays_an_access_log(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    lines = [
+        f'203.0.113.{i % 7} - - [24/Nov/2026:10:00:00 +0000] "GET /p/{i % 50} HTTP/1.1" 200 5 "-" "ua"'
+        for i in range(400)
+    ]
+    log.write_text("\n".join(lines) + "\n")
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        "backend app\n    balance source\n"
+        + "".join(f"    server s{i} 10.0.0.{i}:80\n" for i in range(1, 5))
+    )
+    proc = run("simulate", "--format", "json", "--traffic", str(log), str(cfg))
+    doc = json.loads(proc.stdout)
+    assert doc["traffic"]["kind"] == "log" and doc["traffic"]["requests"] == 400
+    assert doc["traffic"]["clients"] == 7
+    # Seven clients can reach at most seven of the servers' slots; shares still sum to 1.
+    shares = [s["predicted_share"] for s in doc["pools"][0]["servers"]]
+    assert abs(sum(shares) - 1) < 1e-5
+    bad = run("simulate", "--traffic", str(tmp_path / "missing.log"), str(cfg))
+    assert bad.returncode == 2 and "no such file" in bad.stderr

@@ -139,6 +139,7 @@ def _read_nginx(path: str) -> pl.DataFrame:
         columns=wanted,
         schema={f"c{i}": pl.Utf8 for i in range(span)},
         missing_columns="insert",
+        extra_columns="ignore",
         **{k: v for k, v in options.items() if k != "infer_schema"},  # type: ignore[arg-type]
     )
     names = ["client_ip", "request", "status"] + [f"x{i}" for i in range(len(raw.columns) - 3)]
