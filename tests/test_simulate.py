@@ -199,7 +199,8 @@ def test_connection_algorithms_under_a_stated_load() -> None:
 def test_simulate_replays_an_access_log(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     lines = [
-        f'203.0.113.{i % 7} - - [24/Nov/2026:10:00:00 +0000] "GET /p/{i % 50} HTTP/1.1" 200 5 "-" "ua"'
+        f'203.0.113.{i % 7} - - [24/Nov/2026:10:00:00 +0000] "GET /p/{i % 50} HTTP/1.1" '
+        '200 5 "-" "ua"'
         for i in range(400)
     ]
     log.write_text("\n".join(lines) + "\n")
