@@ -177,7 +177,9 @@ def test_settings_file_unknown_key_is_rejected(tmp_path: Path) -> None:
 def test_settings_threshold_and_disable(tmp_path: Path) -> None:
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(INCIDENT.read_text())
-    (tmp_path / "lbguard.toml").write_text('disable = ["LBG101", "empty-server-address"]\n')
+    (tmp_path / "lbguard.toml").write_text(
+        'disable = ["LBG101", "empty-server-address", "predicted-concentration"]\n'
+    )
     proc = lbguard("check", "--no-native", str(cfg), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout
 

@@ -36,5 +36,6 @@ def report_dict(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report, stream: TextIO) -> None:
-    json.dump(report_dict(report), stream, indent=2, ensure_ascii=False)
-    stream.write("\n")
+    # One write of the whole text: json.dump would hand the stream thousands of small
+    # pieces, each a system call when stdout is unbuffered (PYTHONUNBUFFERED, pipes in CI).
+    stream.write(json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n")

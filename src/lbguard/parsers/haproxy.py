@@ -32,13 +32,14 @@ from lbguard.model import (
     Server,
     Setting,
     SourceFile,
+    positional_constructor,
 )
 from lbguard.parsers import haproxy_keywords as kw
 from lbguard.parsers import haproxy_samples as samples
 from lbguard.parsers.haproxy_arity import NEEDS_ARGUMENT
 from lbguard.parsers.haproxy_conditions import evaluate_condition
 from lbguard.parsers.haproxy_lexer import SPECIAL as _SPECIAL_CHARS
-from lbguard.parsers.haproxy_lexer import Line, split_plain, tokenize
+from lbguard.parsers.haproxy_lexer import Line, plain_columns, tokenize
 from lbguard.sources import SourceText, read_source
 from lbguard.suggest import did_you_mean
 from lbguard.util import without_gc
@@ -48,6 +49,12 @@ PROXY_SECTIONS = frozenset({"defaults", "frontend", "backend", "listen"})
 # Proxy sections' names must be unique among proxies that carry traffic.
 _TIME_RE = re.compile(r"^\d+(us|ms|s|m|h|d)?$")
 _INT_RE = re.compile(r"^[+-]?\d+$")
+# Every server line makes a Server and two Locations: these build the same frozen
+# instances as Server(...) and Location(...) in well under half the time (see
+# positional_constructor). Every field is positional, in declaration order.
+_new_location = positional_constructor(Location)
+_new_server = positional_constructor(Server)
+_new_directive = positional_constructor(Directive)
 
 
 @dataclass(slots=True)
@@ -55,47 +62,82 @@ class _Stmt:
     """One statement in a section, with the columns of its words for precise findings."""
 
     words: tuple[str, ...]
-    columns: tuple[int, ...]
+    # None for a plain line (see `columns`): `raw` is kept to compute them on demand.
+    cols: tuple[int, ...] | None
     path: str
     lineno: int
     quoted: frozenset[int] = frozenset()
+    raw: str = ""
     # Built on first use and kept: the same statement is read by several passes.
     _span: Location | None = None
     _directive: Directive | None = None
-    # Server lines: the parsed options and address, shared by validation and building.
-    _options: list[tuple[str, str | None]] | None = None
+    # The same line as inherited by proxies from its defaults section: built once and
+    # shared by the thousands of proxies that inherit it.
+    _inherited: Directive | None = None
+    # Server lines: the address as validation split it, reused when building.
     _address: tuple[str | None, int | None, str] | None = None
+
+    @property
+    def columns(self) -> tuple[int, ...]:
+        # Plain lines (no quote, escape or variable: nearly all of them) get their
+        # columns only when something asks: a server line needs just its span and its
+        # address's column, which `span` and `loc` work out without the whole tuple.
+        cols = self.cols
+        if cols is None:
+            cols = self.cols = plain_columns(self.raw, self.words)
+        return cols
 
     def loc(self, index: int = 0) -> Location:
         words = self.words
         if not words:
-            return Location(self.path, self.lineno, 1, self.lineno, 1)
+            return _new_location(self.path, self.lineno, 1, self.lineno, 1)
         if index >= len(words):
             index = len(words) - 1
-        col = self.columns[index]
-        return Location(
+        cols = self.cols
+        if cols is not None:
+            col = cols[index]
+        else:
+            # The same walk as `plain_columns`, stopped at the word asked for.
+            raw = self.raw
+            pos = 0
+            for word in words[:index]:
+                pos = raw.find(word, pos) + len(word)
+            col = raw.find(words[index], pos) + 1
+        return _new_location(
             self.path, self.lineno, col, self.lineno, col + (len(words[index]) or 1) - 1
         )
 
     def span(self) -> Location:
         span = self._span
         if span is None:
-            if not self.words:
-                span = Location(self.path, self.lineno, 1, self.lineno, 1)
+            words = self.words
+            if not words:
+                span = _new_location(self.path, self.lineno, 1, self.lineno, 1)
+            elif self.cols is None:
+                # A plain line's first word starts after the leading blanks and its last
+                # word ends where the trailing blanks begin (split() and strip() agree on
+                # what is blank).
+                raw = self.raw
+                start = len(raw) - len(raw.lstrip()) + 1
+                span = _new_location(self.path, self.lineno, start, self.lineno, len(raw.rstrip()))
             else:
-                end = self.columns[-1] + (len(self.words[-1]) or 1) - 1
-                span = Location(self.path, self.lineno, self.columns[0], self.lineno, end)
+                end = self.cols[-1] + (len(words[-1]) or 1) - 1
+                span = _new_location(self.path, self.lineno, self.cols[0], self.lineno, end)
             self._span = span
         return span
 
     def directive(self, inherited_from: str | None = None) -> Directive:
         if inherited_from is not None:
-            return Directive(
-                self.words[0], self.words[1:], self.span(), inherited_from, self.columns[1:]
-            )
+            d = self._inherited
+            if d is None or d.inherited_from != inherited_from:
+                d = _new_directive(
+                    self.words[0], self.words[1:], self.span(), inherited_from, self.columns[1:]
+                )
+                self._inherited = d
+            return d
         d = self._directive
         if d is None:
-            d = Directive(self.words[0], self.words[1:], self.span(), None, self.columns[1:])
+            d = _new_directive(self.words[0], self.words[1:], self.span(), None, self.columns[1:])
             self._directive = d
         return d
 
@@ -109,6 +151,39 @@ class _RawSection:
     from_defaults: str | None = None
     # The defaults section that was current when this proxy was declared.
     implicit_defaults: _RawSection | None = None
+
+
+@dataclass(slots=True)
+class _PoolState:
+    """What a backend's statements have set so far, while its Pool is being built."""
+
+    balance: Balance = field(default_factory=lambda: Balance("roundrobin"))
+    hash_type: tuple[str, str, bool] = ("map-based", "sdbm", False)
+    hash_factor: int = 0
+    mode: str = "tcp"
+    timeouts: dict[str, Setting] = field(default_factory=dict)
+    flags: dict[str, Setting] = field(default_factory=dict)
+    persistence: list[Persistence] = field(default_factory=list)
+    health: HealthCheck = field(default_factory=HealthCheck)
+    default_server: list[tuple[str, str | None]] = field(default_factory=list)
+    directives: list[Directive] = field(default_factory=list)
+    servers: list[Server] = field(default_factory=list)
+
+    def copy(self) -> _PoolState:
+        """A copy whose lists and dicts can be changed without touching this one."""
+        return _PoolState(
+            self.balance,
+            self.hash_type,
+            self.hash_factor,
+            self.mode,
+            dict(self.timeouts),
+            dict(self.flags),
+            list(self.persistence),
+            self.health,
+            list(self.default_server),
+            list(self.directives),
+            list(self.servers),
+        )
 
 
 @dataclass
@@ -175,6 +250,16 @@ class _Parser:
         self.defaults_by_name: dict[str, _RawSection] = {}
         self.comments: list[tuple[Location, str]] = []
         self.last_defaults: _RawSection | None = None
+        # Option lists (the words after a server's address) that validation found
+        # clean: a generated config repeats a handful of them on every server line.
+        self.clean_server_options: set[tuple[str, ...]] = set()
+        # What the options after a server's address make of it, by default-server
+        # options in force and then by those words: see `_server_fields`.
+        # What a backend's inherited defaults set, by (defaults section id, kind).
+        self.pool_prefixes: dict[tuple[int, str], _PoolState] = {}
+        self.server_fields: dict[
+            tuple[tuple[str, str | None], ...], dict[tuple[str, ...], _ServerFields]
+        ] = {}
 
     # ----------------------------------------------------------------- reading
 
@@ -187,10 +272,8 @@ class _Parser:
         )
 
     def read_file(self, path: str, text: str, lines: list[str]) -> None:
-        current: _RawSection | None = None
         # Conditional-block stack: (taking, seen_true, seen_else, line)
         cond: list[tuple[bool, bool, bool, int]] = []
-        env = self.env
         last = len(lines)
         if text and not text.endswith("\n"):
             self.error(
@@ -201,61 +284,86 @@ class _Parser:
         elif text.endswith("\n"):
             last -= 1  # the empty string after the final newline is not a line
         active = True
+        # Locals for the loop below, which runs once per line of a 125k-line file.
         special = _SPECIAL_CHARS.search
-        for idx in range(last):
-            raw = lines[idx]
-            lineno = idx + 1
+        unquoted = _UNQUOTED
+        new_stmt = _Stmt
+        add_to_section = None  # current.body.append, once a section is open
+        for lineno, raw in zip(range(1, last + 1), lines, strict=False):
             stripped = raw.lstrip()
             if not stripped:
                 continue
-            if stripped[0] == "#":
-                col = len(raw) - len(stripped) + 1
-                self.comments.append((Location(path, lineno, col), stripped[1:].strip()))
-                continue
-            if "#" in stripped:
-                self._trailing_comment(path, lineno, raw)
-            if stripped[0] == ".":
-                line = tokenize(raw, lineno, env)
-                if line.words and line.words[0] in _COND_WORDS:
-                    active = self._conditional(path, line, cond)
-                    continue
+            if stripped[0] != "." and special(raw) is None:
+                # The common line: no comment, quote, escape or variable, and not a '.if'.
+                # Its words are what str.split() gives; columns wait until asked for.
                 if not active:
                     continue
-                self._dot_directive(path, line)
-                continue
-            if not active:
-                continue
-            if special(raw) is None:
-                # The common line: no quote, escape, comment or variable.
-                words, columns = split_plain(raw)
-                stmt = _Stmt(words, columns, path, lineno)
+                words = tuple(stripped.split())
+                stmt = new_stmt(words, None, path, lineno, unquoted, raw)
             else:
-                line = tokenize(raw, lineno, env)
-                for col, msg in line.errors:
-                    self.error(msg, Location(path, lineno, col, lineno, col))
-                for name, col in line.unresolved:
-                    loc = Location(path, lineno, col, lineno, col + len(name) + 2)
-                    self.unresolved.append((name, loc))
-                if not line.words:
+                stmt_or_none = self._read_special(path, lineno, raw, stripped, cond, active)
+                if stmt_or_none is None:
+                    active = all(c[0] for c in cond)
                     continue
-                stmt = _Stmt(line.words, line.columns, path, lineno, line.quoted)
-            first = stmt.words[0]
+                stmt = stmt_or_none
+                words = stmt.words
+            first = words[0]
             if first in SECTIONS:
-                current = self._open_section(stmt)
+                add_to_section = self._open_section(stmt).body.append
                 continue
-            if current is None:
+            if add_to_section is None:
                 self.error(
                     f"unknown keyword '{first}' out of section; every file must start with "
                     "a section keyword (global, defaults, frontend, backend, listen, ...)",
                     stmt.loc(0),
                 )
                 continue
-            current.body.append(stmt)
+            add_to_section(stmt)
         if cond:
             self.error(
                 "'.if' block opened here is not closed by '.endif' before the end of the file",
                 Location(path, cond[-1][3], 1, cond[-1][3], 3),
             )
+
+    def _read_special(
+        self,
+        path: str,
+        lineno: int,
+        raw: str,
+        stripped: str,
+        cond: list[tuple[bool, bool, bool, int]],
+        active: bool,
+    ) -> _Stmt | None:
+        """A line with a comment, quote, escape, variable or leading '.': None if no statement.
+
+        `active` says whether the enclosing '.if' blocks are taken; the caller recomputes
+        it from `cond` whenever this returns None.
+        """
+        if stripped[0] == "#":
+            col = len(raw) - len(stripped) + 1
+            self.comments.append((Location(path, lineno, col), stripped[1:].strip()))
+            return None
+        if "#" in stripped:
+            self._trailing_comment(path, lineno, raw)
+        if stripped[0] == ".":
+            line = tokenize(raw, lineno, self.env)
+            if line.words and line.words[0] in _COND_WORDS:
+                self._conditional(path, line, cond)
+                return None
+            if active:
+                self._dot_directive(path, line)
+            return None
+        if not active:
+            return None
+        line = tokenize(raw, lineno, self.env)
+        for col, msg in line.errors:
+            self.error(msg, Location(path, lineno, col, lineno, col))
+        for name, col in line.unresolved:
+            loc = Location(path, lineno, col, lineno, col + len(name) + 2)
+            self.unresolved.append((name, loc))
+        if not line.words:
+            return None
+        return _Stmt(line.words, line.columns, path, lineno, line.quoted)
 
     def _trailing_comment(self, path: str, lineno: int, raw: str) -> None:
         # Good enough for notes and suppressions: a '#' preceded by blank space and
@@ -391,8 +499,13 @@ class _Parser:
                     ctx,
                 )
             server_names: dict[str, int] = {}
+            pool = section.kind == "backend" or section.kind == "listen"
             for stmt in section.body:
-                self._validate_stmt(section, stmt, allowed, ctx, server_names)
+                # Server lines are most of a big config: straight to their check.
+                if pool and stmt.words[0] == "server":
+                    _check_server(self, section, stmt, ctx, server_names)
+                else:
+                    self._validate_stmt(section, stmt, allowed, ctx, server_names)
 
     def _validate_stmt(
         self,
@@ -526,18 +639,17 @@ class _Parser:
                     section.kind,
                     section.name,
                     loc,
-                    tuple(s.directive() for s in section.body if s.words[0] != "server"),
+                    tuple([s.directive() for s in section.body if s.words[0] != "server"]),
                     section.body[-1].lineno if section.body else 0,
                     section.body[0].lineno if section.body else 0,
                 )
             )
             if section.kind not in ("frontend", "backend", "listen"):
                 continue
-            effective = self._effective(section)
             if section.kind in ("backend", "listen"):
-                pools.append(self._build_pool(section, effective))
+                pools.append(self._build_pool(section))
             if section.kind in ("frontend", "listen"):
-                frontends.append(self._build_frontend(section, effective))
+                frontends.append(self._build_frontend(section, self._effective(section)))
         return Config(
             Dialect.HAPROXY,
             files,
@@ -553,8 +665,8 @@ class _Parser:
             return self.defaults_by_name.get(section.from_defaults)
         return section.implicit_defaults
 
-    def _effective(self, section: _RawSection) -> list[tuple[_Stmt, str | None]]:
-        """The section's statements preceded by those it inherits from its defaults."""
+    def _inherited(self, section: _RawSection) -> list[tuple[str, list[_Stmt]]]:
+        """What the section inherits from its chain of defaults, by defaults section."""
         chain: list[_RawSection] = []
         seen: set[int] = set()
         d = self._defaults_for(section)
@@ -562,70 +674,64 @@ class _Parser:
             chain.append(d)
             seen.add(id(d))
             d = self.defaults_by_name.get(d.from_defaults) if d.from_defaults else None
-        out: list[tuple[_Stmt, str | None]] = []
+        out: list[tuple[str, list[_Stmt]]] = []
         allowed = kw.SECTION_KEYWORDS.get(section.kind, frozenset())
         for d in reversed(chain):
             label = f"defaults {d.name}".strip()
+            inherited: list[_Stmt] = []
             for stmt in d.body:
                 word = stmt.words[0]
                 if word in _NOT_INHERITED:
                     continue
                 if word in ("no", "default") or word in allowed:
-                    out.append((stmt, label))
-        out.extend((stmt, None) for stmt in section.body)
+                    inherited.append(stmt)
+            out.append((label, inherited))
         return out
 
-    def _build_pool(self, section: _RawSection, effective: list[tuple[_Stmt, str | None]]) -> Pool:
-        balance = Balance("roundrobin")
-        hash_type = ("map-based", "sdbm", False)
-        hash_factor = 0
-        mode = "tcp"
-        timeouts: dict[str, Setting] = {}
-        flags: dict[str, Setting] = {}
-        persistence: list[Persistence] = []
-        health = HealthCheck()
-        default_server: list[tuple[str, str | None]] = []
-        servers: list[Server] = []
-        directives: list[Directive] = []
-        for stmt, origin in effective:
+    def _effective(self, section: _RawSection) -> list[tuple[str | None, list[_Stmt]]]:
+        """The section's statements preceded by those it inherits from its defaults.
+
+        Grouped by origin (a defaults section's label, then None for the section's own
+        body) so that the body is walked as it is rather than copied into pairs.
+        """
+        out: list[tuple[str | None, list[_Stmt]]] = []
+        out.extend(self._inherited(section))
+        out.append((None, section.body))
+        return out
+
+    def _build_pool(self, section: _RawSection) -> Pool:
+        # What the inherited defaults set is the same for every backend that inherits
+        # them (thousands, in a generated config): work it out once per defaults
+        # section and start each backend from a copy.
+        d = self._defaults_for(section)
+        key = (id(d), section.kind)
+        prefix = self.pool_prefixes.get(key)
+        if prefix is None:
+            prefix = _PoolState()
+            for origin, stmts in self._inherited(section):
+                for stmt in stmts:
+                    if stmt.words[0] != "server":  # never inherited; kept for safety
+                        self._pool_statement(prefix, stmt, origin)
+            self.pool_prefixes[key] = prefix
+        state = prefix.copy()
+        default_server = state.default_server
+        fields = self._fields_memo(default_server)
+        add_server = state.servers.append
+        for stmt in section.body:
             word = stmt.words[0]
             if word == "server":
                 # Servers live in Pool.servers; no raw directive is kept for them.
-                if origin is None and len(stmt.words) >= 2:
-                    servers.append(_make_server(stmt, default_server, None))
+                if len(stmt.words) >= 2:
+                    add_server(_make_server(stmt, default_server, fields))
                 continue
-            directives.append(stmt.directive(origin))
-            args = stmt.words[1:]
-            if word == "balance":
-                balance = _make_balance(stmt, origin)
-            elif word == "hash-type" and args:
-                method = args[0]
-                func = args[1] if len(args) > 1 else "sdbm"
-                aval = len(args) > 2 and args[2] == "avalanche"
-                hash_type = (method, func, aval)
-            elif word == "hash-balance-factor" and args and args[0].isdigit():
-                hash_factor = int(args[0])
-            elif word == "mode" and args:
-                mode = args[0]
-            elif word == "timeout" and len(args) >= 2:
-                timeouts[args[0]] = Setting(args[1], stmt.span(), origin)
-            elif word in _LEGACY_TIMEOUTS and args:
-                timeouts[_LEGACY_TIMEOUTS[word]] = Setting(args[0], stmt.span(), origin)
-            elif word == "option" and args:
-                flags[args[0]] = Setting(" ".join(args[1:]), stmt.span(), origin)
-                health = _health_from_option(args, stmt, health)
-            elif word in ("no", "default") and len(args) >= 2 and args[0] == "option":
-                flags.pop(args[1], None)
-                if health.kind != "none" and _CHECK_OPTIONS.get(args[1]) == health.kind:
-                    health = HealthCheck()
-            elif word == "cookie" and args:
-                persistence.append(Persistence("cookie", stmt.span()))
-            elif word == "stick" and args and args[0] in ("on", "match", "store-request"):
-                persistence.append(Persistence("stick-table", stmt.span()))
-            elif word == "default-server":
-                default_server = _merge_options(default_server, _server_options(stmt, 1))
-            elif word == "server-template" and origin is None and len(args) >= 3:
-                servers.extend(_expand_template(stmt, default_server))
+            self._pool_statement(state, stmt, None)
+            if word == "default-server":
+                default_server = state.default_server
+                fields = self._fields_memo(default_server)
+        servers = state.servers
+        health = state.health
+        balance = state.balance
+        hash_type = state.hash_type
         if health.kind == "none" and any(s.check for s in servers):
             health = HealthCheck("tcp", None)
         if any(s.agent_check for s in servers):
@@ -640,7 +746,7 @@ class _Parser:
             hash_type[0],
             hash_type[1],
             hash_type[2],
-            hash_factor,
+            state.hash_factor,
             balance.inherited_from,
         )
         return Pool(
@@ -649,16 +755,62 @@ class _Parser:
             location=section.stmt.span(),
             balance=balance,
             servers=tuple(servers),
-            mode=mode,
-            persistence=tuple(persistence),
+            mode=state.mode,
+            persistence=tuple(state.persistence),
             health=health,
-            timeouts=MappingProxyType(timeouts),
-            flags=MappingProxyType(flags),
-            directives=tuple(directives),
+            timeouts=MappingProxyType(state.timeouts),
+            flags=MappingProxyType(state.flags),
+            directives=tuple(state.directives),
         )
 
+    def _pool_statement(self, state: _PoolState, stmt: _Stmt, origin: str | None) -> None:
+        """Apply one backend statement (anything but `server`) to the pool being built."""
+        word = stmt.words[0]
+        state.directives.append(stmt.directive(origin))
+        args = stmt.words[1:]
+        if word == "balance":
+            state.balance = _make_balance(stmt, origin)
+        elif word == "hash-type" and args:
+            method = args[0]
+            func = args[1] if len(args) > 1 else "sdbm"
+            aval = len(args) > 2 and args[2] == "avalanche"
+            state.hash_type = (method, func, aval)
+        elif word == "hash-balance-factor" and args and args[0].isdigit():
+            state.hash_factor = int(args[0])
+        elif word == "mode" and args:
+            state.mode = args[0]
+        elif word == "timeout" and len(args) >= 2:
+            state.timeouts[args[0]] = Setting(args[1], stmt.span(), origin)
+        elif word in _LEGACY_TIMEOUTS and args:
+            state.timeouts[_LEGACY_TIMEOUTS[word]] = Setting(args[0], stmt.span(), origin)
+        elif word == "option" and args:
+            state.flags[args[0]] = Setting(" ".join(args[1:]), stmt.span(), origin)
+            state.health = _health_from_option(args, stmt, state.health)
+        elif word in ("no", "default") and len(args) >= 2 and args[0] == "option":
+            state.flags.pop(args[1], None)
+            if state.health.kind != "none" and _CHECK_OPTIONS.get(args[1]) == state.health.kind:
+                state.health = HealthCheck()
+        elif word == "cookie" and args:
+            state.persistence.append(Persistence("cookie", stmt.span()))
+        elif word == "stick" and args and args[0] in ("on", "match", "store-request"):
+            state.persistence.append(Persistence("stick-table", stmt.span()))
+        elif word == "default-server":
+            state.default_server = _merge_options(state.default_server, _server_options(stmt, 1))
+        elif word == "server-template" and origin is None and len(args) >= 3:
+            state.servers.extend(_expand_template(stmt, state.default_server))
+
+    def _fields_memo(
+        self, default_server: list[tuple[str, str | None]]
+    ) -> dict[tuple[str, ...], _ServerFields]:
+        """The memo of `_server_fields` results under these default-server options."""
+        key = tuple(default_server)
+        memo = self.server_fields.get(key)
+        if memo is None:
+            memo = self.server_fields[key] = {}
+        return memo
+
     def _build_frontend(
-        self, section: _RawSection, effective: list[tuple[_Stmt, str | None]]
+        self, section: _RawSection, effective: list[tuple[str | None, list[_Stmt]]]
     ) -> Frontend:
         binds: list[Bind] = []
         routes: list[Route] = []
@@ -666,23 +818,24 @@ class _Parser:
         mode = "tcp"
         directives: list[Directive] = []
         default: Route | None = None
-        for stmt, origin in effective:
-            word = stmt.words[0]
-            args = stmt.words[1:]
-            directives.append(stmt.directive(origin))
-            if word == "bind" and args and origin is None:
-                binds.append(Bind(args[0], stmt.span(), tuple(args[1:])))
-            elif word == "mode" and args:
-                mode = args[0]
-            elif word == "timeout" and len(args) >= 2:
-                timeouts[args[0]] = Setting(args[1], stmt.span(), origin)
-            elif word in _LEGACY_TIMEOUTS and args:
-                timeouts[_LEGACY_TIMEOUTS[word]] = Setting(args[0], stmt.span(), origin)
-            elif word == "use_backend" and args and origin is None:
-                cond = " ".join(args[1:]) or None
-                routes.append(Route(args[0], stmt.loc(1), cond))
-            elif word == "default_backend" and args:
-                default = Route(args[0], stmt.loc(1), None, True)
+        for origin, stmts in effective:
+            for stmt in stmts:
+                word = stmt.words[0]
+                args = stmt.words[1:]
+                directives.append(stmt.directive(origin))
+                if word == "bind" and args and origin is None:
+                    binds.append(Bind(args[0], stmt.span(), tuple(args[1:])))
+                elif word == "mode" and args:
+                    mode = args[0]
+                elif word == "timeout" and len(args) >= 2:
+                    timeouts[args[0]] = Setting(args[1], stmt.span(), origin)
+                elif word in _LEGACY_TIMEOUTS and args:
+                    timeouts[_LEGACY_TIMEOUTS[word]] = Setting(args[0], stmt.span(), origin)
+                elif word == "use_backend" and args and origin is None:
+                    cond = " ".join(args[1:]) or None
+                    routes.append(Route(args[0], stmt.loc(1), cond))
+                elif word == "default_backend" and args:
+                    default = Route(args[0], stmt.loc(1), None, True)
         if default is not None:
             routes.append(default)
         elif section.kind == "listen":
@@ -700,6 +853,7 @@ class _Parser:
 
 
 _COND_WORDS = frozenset({".if", ".elif", ".else", ".endif"})
+_UNQUOTED: frozenset[int] = frozenset()
 _NOT_INHERITED = frozenset({"server", "server-template", "bind", "use_backend", "use-server"})
 _LEGACY_TIMEOUTS = {"contimeout": "connect", "clitimeout": "client", "srvtimeout": "server"}
 _CHECK_OPTIONS = {
@@ -770,6 +924,12 @@ def _merge_options(
 
 def split_address(text: str) -> tuple[str | None, int | None, str]:
     """Split HAProxy's ``[proto@]host[:port]`` into host, numeric port and the port text."""
+    if "@" not in text:
+        # The common `host:port` (one colon, a host that is not a path or "[v6]"): the
+        # same result as the general case below, with fewer steps, once per server.
+        name, colon, digits = text.partition(":")
+        if colon and name and ":" not in digits and name[0] != "/" and name[0] != "[":
+            return name, (int(digits) if digits.isdigit() else None), digits
     addr = text
     if "@" in addr:
         proto, _, rest = addr.partition("@")
@@ -798,6 +958,37 @@ def split_address(text: str) -> tuple[str | None, int | None, str]:
     return (host if host else None), port, port_text
 
 
+# What a server's options make of it: (options as written after any default-server
+# merge, weight, backup, disabled, check, maxconn, maxqueue, slowstart, agent_check).
+_ServerFields = tuple[
+    tuple[tuple[str, str | None], ...],
+    int,
+    bool,
+    bool,
+    bool,
+    int | None,
+    int | None,
+    float | None,
+    bool,
+]
+
+
+def _server_fields(options: list[tuple[str, str | None]]) -> _ServerFields:
+    opts = dict(options)
+    slowstart = opts.get("slowstart")
+    return (
+        tuple(options),
+        _int_or(opts.get("weight"), 1),
+        "backup" in opts,
+        "disabled" in opts,
+        "check" in opts,
+        _int_or_none(opts.get("maxconn")),
+        _int_or_none(opts.get("maxqueue")),
+        None if slowstart is None else parse_time(slowstart),
+        "agent-check" in opts,
+    )
+
+
 def _server_from_options(
     name: str,
     address_text: str,
@@ -808,41 +999,88 @@ def _server_from_options(
     parts: tuple[str | None, int | None, str] | None = None,
 ) -> Server:
     host, port, _ = parts or split_address(address_text)
-    opts = dict(options)
-    weight = _int_or(opts.get("weight"), 1)
-    slowstart = opts.get("slowstart")
-    return Server(
-        name=name,
-        address=host,
-        port=port,
-        location=loc,
-        weight=weight,
-        backup="backup" in opts,
-        disabled="disabled" in opts,
-        check="check" in opts,
-        maxconn=_int_or_none(opts.get("maxconn")),
-        maxqueue=_int_or_none(opts.get("maxqueue")),
-        slowstart=None if slowstart is None else parse_time(slowstart),
-        agent_check="agent-check" in opts,
-        options=tuple(options),
-        template_count=template_count,
-        address_text=address_text,
-        address_location=address_location,
+    fields = _server_fields(options)
+    return _new_server(
+        name,
+        host,
+        port,
+        loc,
+        *fields[1:],
+        fields[0],
+        template_count,
+        address_text,
+        None,
+        address_location,
     )
 
 
-def _make_server(stmt: _Stmt, defaults: list[tuple[str, str | None]], origin: str | None) -> Server:
-    name = stmt.words[1]
-    address = stmt.words[2] if len(stmt.words) > 2 else ""
-    first_option = 3
-    if looks_like_option_not_address(address):
-        # `server web-02 check` is what `server web-02 $IP check` becomes when $IP is empty.
-        address, first_option = "", 2
-    own = _server_options(stmt, first_option)
-    options = _merge_options(defaults, own) if defaults else own
-    addr_loc = stmt.loc(2) if len(stmt.words) > 2 else stmt.loc(1)
-    parts = stmt._address if first_option == 3 else None
-    return _server_from_options(name, address, stmt.span(), options, None, addr_loc, parts)
+def _make_server(
+    stmt: _Stmt,
+    defaults: list[tuple[str, str | None]],
+    memo: dict[tuple[str, ...], _ServerFields],
+) -> Server:
+    """The Server for one `server` line, under the default-server options in force.
+
+    `memo` maps the words after the address to what they make of the server under
+    these defaults: the fields are a pure function of those words, and a big config
+    repeats a few option lists on thousands of lines.
+    """
+    words = stmt.words
+    name = words[1]
+    parts = stmt._address
+    raw = stmt.raw
+    if parts is not None and stmt.cols is None:
+        # The common case, a plain line whose address validation accepted and split:
+        # its span and the address's span come straight from the text, as `span` and
+        # `loc` would compute them, without building the line's column tuple.
+        address = words[2]
+        first_option = 3
+        path = stmt.path
+        lineno = stmt.lineno
+        start = len(raw) - len(raw.lstrip())
+        at = raw.find(address, raw.find(name, start + 6) + len(name))  # 6: len("server")
+        addr_loc = _new_location(path, lineno, at + 1, lineno, at + (len(address) or 1))
+        span = _new_location(path, lineno, start + 1, lineno, len(raw.rstrip()))
+    elif parts is not None:
+        address = words[2]
+        first_option = 3
+        addr_loc = stmt.loc(2)
+        span = stmt.span()
+    else:
+        address = words[2] if len(words) > 2 else ""
+        first_option = 3
+        if looks_like_option_not_address(address):
+            # `server web-02 check` is what `server web-02 $IP check` becomes when $IP
+            # is empty.
+            address, first_option = "", 2
+        addr_loc = stmt.loc(2) if len(words) > 2 else stmt.loc(1)
+        span = stmt.span()
+        parts = split_address(address)
+    own_words = words[first_option:]
+    fields = memo.get(own_words)
+    if fields is None:
+        own = _server_options(stmt, first_option)
+        fields = memo[own_words] = _server_fields(_merge_options(defaults, own))
+    options, weight, backup, disabled, check, maxconn, maxqueue, slowstart, agent = fields
+    return _new_server(
+        name,
+        parts[0],
+        parts[1],
+        span,
+        weight,
+        backup,
+        disabled,
+        check,
+        maxconn,
+        maxqueue,
+        slowstart,
+        agent,
+        options,
+        None,  # template_count
+        address,
+        None,  # max_fails: nginx only
+        addr_loc,
+    )
 
 
 def looks_like_option_not_address(word: str) -> bool:
@@ -1120,34 +1358,44 @@ def _check_server(
         )
         return
     name = words[1]
-    sctx = (*ctx, f"server {name}")
     prev = names.get(name)
     if prev is not None:
         p.error(
             f"another server named '{name}' was already defined at line {prev}; "
             "HAProxy refuses duplicate server names",
             stmt.loc(1),
-            sctx,
+            (*ctx, f"server {name}"),
         )
     names[name] = stmt.lineno
     if len(words) < 3:
-        p.error(f"server '{name}' has no address", stmt.loc(1), sctx)
+        p.error(f"server '{name}' has no address", stmt.loc(1), (*ctx, f"server {name}"))
         return
     address = words[2]
-    if looks_like_option_not_address(address):
+    if address in kw.SERVER_OPTIONS and looks_like_option_not_address(address):
         p.error(
             f"server '{name}' has no address: '{address}' is an option keyword "
             "(an unset variable may have left the address empty)",
             stmt.loc(2),
-            sctx,
+            (*ctx, f"server {name}"),
         )
         return
     parts = split_address(address)
     stmt._address = parts
-    problem = _address_problem(address, parts)
-    if problem:
-        p.error(f"server '{name}': {problem}", stmt.loc(2), sctx)
-    _check_server_options(p, stmt, 3, sctx, "server")
+    port = parts[1]
+    # `_address_problem` finds nothing wrong with a numeric port up to 65535, or with
+    # no port at all: only call it for the rest.
+    if (port is None and parts[2]) or (port is not None and port > 65535):
+        problem = _address_problem(address, parts)
+        if problem:
+            p.error(f"server '{name}': {problem}", stmt.loc(2), (*ctx, f"server {name}"))
+    options = words[3:]
+    # The option check depends on nothing but these words, and on a clean list it
+    # reports nothing: a list seen clean once is not walked again.
+    if options and options not in p.clean_server_options:
+        before = len(p.findings)
+        _check_server_options(p, stmt, 3, (*ctx, f"server {name}"), "server")
+        if len(p.findings) == before:
+            p.clean_server_options.add(options)
 
 
 def _address_problem(

@@ -8,7 +8,7 @@ and only walks character by character when a line needs it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 # HAProxy splits at most this many words on a line (MAX_LINE_ARGS); more is an error.
@@ -34,17 +34,23 @@ class Line:
 
 
 def split_plain(text: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    words = text.split()
+    words = tuple(text.split())
     if not words:
         return (), ()
+    return words, plain_columns(text, words)
+
+
+def plain_columns(text: str, words: Sequence[str]) -> tuple[int, ...]:
+    """The 1-based column of each word of a plain line (one `split_plain` cut into `words`)."""
     cols = []
     pos = 0
     find = text.find
     for word in words:
+        # Only blank space lies between `pos` and the next word, so the first match is it.
         pos = find(word, pos)
         cols.append(pos + 1)
         pos += len(word)
-    return tuple(words), tuple(cols)
+    return tuple(cols)
 
 
 def tokenize(

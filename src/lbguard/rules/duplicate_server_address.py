@@ -42,11 +42,13 @@ class DuplicateServerAddress(Rule):
     target = "pool"
 
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
-        seen: dict[str, str] = {}
+        # Keyed by (address, port) rather than their "address:port" text: the same
+        # equality (a port never contains ':'), without formatting a string per server.
+        seen: dict[tuple[str, int | None], str] = {}
         for server in pool.servers:
             if not server.address or server.template_count is not None:
                 continue
-            key = f"{server.address.lower()}:{server.port}"
+            key = (server.address.lower(), server.port)
             first = seen.get(key)
             if first is None:
                 seen[key] = server.name

@@ -48,17 +48,37 @@ def real_client_restored(frontends: list[Frontend]) -> bool:
 _LOCAL = ("localhost", "::1")
 
 
+def _bind_key(address: str) -> tuple[str, int] | None:
+    """The `_targets` key a listener on `address` is found under, or None without a port."""
+    host, port, _ = split_address(address)
+    if port is None:
+        return None
+    wildcard = host in (None, "*", "0.0.0.0", "::")
+    return ("*" if wildcard else host or "", port)
+
+
 def _targets(config: Config) -> dict[tuple[str, int], list[Pool]]:
-    """Pools by the (address, port) their servers point at; local addresses also as '*'."""
+    """Pools by the (address, port) their servers point at; local addresses also as '*'.
+
+    Only the keys some bind in the config can ask for (see `proxy_evidence`) are
+    indexed: a big config has a hundred thousand servers and a handful of binds.
+    """
+    wanted = {
+        key for fe in config.frontends for bind in fe.binds if (key := _bind_key(bind.address))
+    }
+    ports = {port for _, port in wanted}
+    star = any(host == "*" for host, _ in wanted)
     index: dict[tuple[str, int], list[Pool]] = {}
     for pool in config.pools:
         for server in pool.servers:
-            if server.port is None:
+            port = server.port
+            if port is None or port not in ports:
                 continue
             address = server.address or ""
-            index.setdefault((address, server.port), []).append(pool)
-            if address.startswith("127.") or address in _LOCAL:
-                index.setdefault(("*", server.port), []).append(pool)
+            if (address, port) in wanted:
+                index.setdefault((address, port), []).append(pool)
+            if star and (address.startswith("127.") or address in _LOCAL):
+                index.setdefault(("*", port), []).append(pool)
     return index
 
 
@@ -85,14 +105,12 @@ def proxy_evidence(pool: Pool, frontends: list[Frontend], ctx: RuleContext) -> s
     # A chained listener: another pool in this config forwards to one of our binds.
     for fe in frontends:
         for bind in fe.binds:
-            host, port, _ = split_address(bind.address)
-            if port is None:
+            key = _bind_key(bind.address)
+            if key is None:
                 continue
-            wildcard = host in (None, "*", "0.0.0.0", "::")
-            key = ("*" if wildcard else host or "", port)
             for other in targets.get(key, ()):
                 if other.name != pool.name:
-                    return f"{other.kind} '{other.name}' forwards to it (port {port})"
+                    return f"{other.kind} '{other.name}' forwards to it (port {key[1]})"
     for fe in frontends:
         found = ctx.memo(f"xff:{fe.kind}:{fe.name}", partial(_frontend_evidence, fe))
         if found:
