@@ -12,6 +12,12 @@ from lbguard.rules.base import Option, Rule, RuleContext, percent, pool_context
 if TYPE_CHECKING:
     from lbguard.simulate.predict import Prediction
 
+# Request-blind schedulers whose shares over a cycle equal the weight shares. Under
+# load, leastconn and least_conn follow weights too.
+_WEIGHT_FOLLOWING = frozenset(
+    {"roundrobin", "static-rr", "round_robin", "leastconn", "least_conn"}
+)
+
 
 class PredictedConcentration(Rule):
     """The traffic model predicts one server gets much more than its weight share.
@@ -65,13 +71,19 @@ class PredictedConcentration(Rule):
     )
 
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
-        from lbguard.simulate.predict import predict
+        from lbguard.simulate.predict import Prediction, predict
         from lbguard.simulate.traffic import TrafficModel
 
         if len(pool.servers) < 2 or pool.implicit:
             return
-        model = TrafficModel(requests=int(ctx.options["requests"]))
-        prediction = predict(pool, ctx.config.dialect, model)
+        if pool.balance.algorithm in _WEIGHT_FOLLOWING:
+            # These spread requests exactly by weight over each cycle, so the model's
+            # answer is the weight share: no need to run it (or to import numpy).
+            expected = pool.weight_shares()
+            prediction = Prediction(pool, ctx.config.dialect, dict(expected), expected)
+        else:
+            model = TrafficModel(requests=int(ctx.options["requests"]))
+            prediction = predict(pool, ctx.config.dialect, model)
         yield from self.judge(prediction, float(ctx.options["factor"]))
 
     def judge(self, prediction: Prediction, factor: float = 2.0) -> Iterator[Finding]:
