@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -129,6 +130,9 @@ def _by_column(sched: Scheduler, columns: Columns, column: str) -> np.ndarray:
         "path": (columns.paths, columns.path_ids),
     }
     table, ids = tables[column]
+    direct = _nginx_direct_hash(sched, table, column)
+    if direct is not None:
+        return direct[ids]
     per_value = np.empty(len(table), dtype=np.int64)
     for j, value in enumerate(table):
         if column == "client":
@@ -159,6 +163,29 @@ _CONNECTION_BASED = {
     Dialect.HAPROXY: {"leastconn", "first"},
     Dialect.NGINX: {"least_conn"},
 }
+
+
+def _nginx_direct_hash(sched: Scheduler, table: list[str], column: str) -> np.ndarray | None:
+    """nginx `hash $request_uri` / `hash $uri` with every server up, for many keys at once.
+
+    The key is the table value itself, so the per-key work is one zlib crc32 and the
+    weighted walk is a searchsorted over cumulative weights.
+    """
+    if not isinstance(sched, NginxScheduler) or sched.algo != "hash":
+        return None
+    if sched.pool.balance.hash_type == "consistent" or sched.down or sched.single:
+        return None
+    key = sched.key.strip()
+    if not ((key == "$request_uri" and column == "uri") or (key == "$uri" and column == "path")):
+        return None
+    if sched.total_weight <= 0 or any(not v for v in table):
+        return None
+    h = np.fromiter(
+        ((zlib.crc32(v.encode()) >> 16) & 0x7FFF for v in table), dtype=np.int64, count=len(table)
+    )
+    cumulative = np.cumsum([sched.weights[p] for p in sched.primary])
+    slot = np.searchsorted(cumulative, h % sched.total_weight, side="right")
+    return np.asarray(sched.primary, dtype=np.int64)[slot]
 
 
 def simulate(
