@@ -132,7 +132,8 @@ def _by_column(sched: Scheduler, columns: Columns, column: str) -> np.ndarray:
     table, ids = tables[column]
     direct = _nginx_direct_hash(sched, table, column)
     if direct is not None:
-        return direct[ids]
+        gathered: np.ndarray = direct[ids]
+        return gathered
     per_value = np.empty(len(table), dtype=np.int64)
     for j, value in enumerate(table):
         if column == "client":
