@@ -218,3 +218,22 @@ def test_simulate_replays_an_access_log(tmp_path: Path) -> None:
     assert abs(sum(shares) - 1) < 1e-5
     bad = run("simulate", "--traffic", str(tmp_path / "missing.log"), str(cfg))
     assert bad.returncode == 2 and "no such file" in bad.stderr
+
+
+def test_hash_balance_factor_bounds_load_only_under_load(tmp_path: Path) -> None:
+    from lbguard.parsers.haproxy import parse_haproxy
+    from lbguard.simulate.queueing import Load
+
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        "backend app\n    balance hdr(host)\n    hash-type consistent\n"
+        "    hash-balance-factor 125\n"
+        + "".join(f"    server s{i} 10.0.0.{i}:80\n" for i in range(1, 4))
+    )
+    p = parse_haproxy([str(cfg)]).config.pools[0]
+    trace = TrafficModel(requests=4000, seed=2).generate()  # one Host for everyone
+    idle = simulate(p, Dialect.HAPROXY, trace)
+    assert max(idle.shares().values()) == 1.0
+    assert any("no effect" in note for note in idle.notes)
+    busy = simulate(p, Dialect.HAPROXY, trace, load=Load(rate=1000, duration=0.03, seed=2))
+    assert max(busy.shares().values()) < 0.6  # at most 125% of a fair share in flight

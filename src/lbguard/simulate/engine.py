@@ -12,7 +12,7 @@ import numpy as np
 from lbguard.model import Dialect, Pool
 from lbguard.simulate.haproxy_model import HaproxyScheduler
 from lbguard.simulate.nginx_model import NginxScheduler
-from lbguard.simulate.queueing import Load, queueing_picks
+from lbguard.simulate.queueing import Load, bounded_load_picks, queueing_picks
 from lbguard.simulate.traffic import Columns, Request, Trace
 
 Scheduler = HaproxyScheduler | NginxScheduler
@@ -205,6 +205,22 @@ def simulate(
     if load is not None and pool.balance.algorithm in _CONNECTION_BASED[dialect]:
         picks = queueing_picks(pool, dialect, n, load)
         return Result(pool, picks, [f"{pool.balance.algorithm}: {load.describe()}"])
+    factor = pool.balance.hash_balance_factor
+    if (
+        dialect is Dialect.HAPROXY
+        and factor > 0
+        and isinstance(sched, HaproxyScheduler)
+        and sched.spec.method == "consistent"
+        and pool.balance.is_hash
+    ):
+        if load is None:
+            sched.notes.append(
+                f"hash-balance-factor {factor}: no effect when requests do not overlap; "
+                "give --rate and --duration-ms to model bounded loads"
+            )
+        else:
+            picks = bounded_load_picks(pool, trace, load, factor)
+            return Result(pool, picks, [f"hash-balance-factor {factor} under {load.describe()}"])
     if pool.balance.algorithm in _REQUEST_BLIND[dialect] and pool.workers <= 1:
         # The choice never looks at the request: run one cycle and repeat it.
         hint = sum(max(s.weight, 1) for s in pool.servers) * 16

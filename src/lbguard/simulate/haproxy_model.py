@@ -226,6 +226,11 @@ class _Ring:
         self.last = -1
 
     def lookup(self, h: int) -> int | None:
+        index = self.lookup_index(h)
+        return None if index is None else self.servers[index]
+
+    def lookup_index(self, h: int) -> int | None:
+        """The node chosen for hash h: the nearer of its two neighbours, ties to prev."""
         if not self.keys:
             return None
         n = len(self.keys)
@@ -235,7 +240,7 @@ class _Ring:
         prev = (nxt - 1) % n
         dp = (h - self.keys[prev]) & MASK
         dn = (self.keys[nxt] - h) & MASK
-        return self.servers[prev] if dp <= dn else self.servers[nxt]
+        return prev if dp <= dn else nxt
 
     def next_server(self) -> int | None:
         if not self.keys:

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from lbguard.model import Dialect, Pool
-from lbguard.simulate.haproxy_model import server_ids
+from lbguard.simulate.haproxy_model import HaproxyScheduler, server_ids
+from lbguard.simulate.hashes import full_hash
+from lbguard.simulate.traffic import Trace
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,66 @@ class Load:
             f"{self.duration * 1000:g} ms (seed {self.seed}): about "
             f"{self.rate * self.duration:.1f} requests in flight"
         )
+
+
+def bounded_load_picks(pool: Pool, trace: Trace, load: Load, factor: int) -> np.ndarray:
+    """HAProxy consistent hashing with `hash-balance-factor`: bounded loads under `load`.
+
+    A server may serve at most its weighted slice of ceil((served + 1) x F / 100)
+    requests at once; a request whose node is over its bound walks clockwise to the
+    next node whose server is under it (lb_chash.c chash_server_is_eligible).
+    """
+    sched = HaproxyScheduler(pool)
+    ring = sched.ring
+    n = len(trace)
+    rng = np.random.default_rng(load.seed)
+    arrivals = np.cumsum(rng.exponential(1.0 / load.rate, size=n))
+    durations = rng.exponential(load.duration, size=n)
+    members = sched.members
+    eweight = {i: 16 * pool.servers[i].weight for i in members}
+    tot_weight = sum(eweight.values()) or 1
+    cumulative: dict[int, int] = {}
+    running = 0
+    for i in members:
+        cumulative[i] = running
+        running += eweight[i]
+    served = dict.fromkeys(members, 0)
+    ends: list[tuple[float, int]] = []
+    picks = np.full(n, -1, dtype=np.int64)
+    for r, req in enumerate(trace.requests):
+        now = float(arrivals[r])
+        while ends and ends[0][0] <= now:
+            _, s = heapq.heappop(ends)
+            served[s] -= 1
+        key = sched.key(req)
+        if key is None or not ring.keys:
+            choice = sched.fallback()
+        else:
+            h = key if isinstance(key, int) else sched.hashfn(key)
+            if sched.spec.avalanche:
+                h = full_hash(h)
+            index = ring.lookup_index(h)
+            assert index is not None
+            total_served = sum(served.values())
+            tot_slots = -(-((total_served + 1) * factor) // 100)
+            choice = ring.servers[index]
+            for step in range(len(ring.keys)):
+                s = ring.servers[(index + step) % len(ring.keys)]
+                e, c = eweight[s], cumulative[s]
+                rem = tot_slots % tot_weight
+                slots = (
+                    e * (tot_slots // tot_weight)
+                    + ((c + e) * rem) // tot_weight
+                    - (c * rem) // tot_weight
+                )
+                if served[s] < max(slots, 1):
+                    choice = s
+                    break
+        picks[r] = choice
+        if choice >= 0:
+            served[choice] += 1
+            heapq.heappush(ends, (now + float(durations[r]), choice))
+    return picks
 
 
 def queueing_picks(pool: Pool, dialect: Dialect, n: int, load: Load) -> np.ndarray:
