@@ -14,9 +14,7 @@ if TYPE_CHECKING:
 
 # Request-blind schedulers whose shares over a cycle equal the weight shares. Under
 # load, leastconn and least_conn follow weights too.
-_WEIGHT_FOLLOWING = frozenset(
-    {"roundrobin", "static-rr", "round_robin", "leastconn", "least_conn"}
-)
+_WEIGHT_FOLLOWING = frozenset({"roundrobin", "static-rr", "round_robin", "leastconn", "least_conn"})
 
 
 class PredictedConcentration(Rule):
