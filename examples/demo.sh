@@ -29,3 +29,7 @@ echo
 section "4. Machine-readable output for CI (JSON contract, version 1)"
 "$LBGUARD" check --format json examples/incident/haproxy.cfg | head -n 30
 echo
+
+section "5. lbguard check on the script that wrote it (WEB3_IP came back empty from the inventory)"
+"$LBGUARD" check --var WEB3_IP= examples/incident/provision-lb.sh
+echo "(exit status $? : the empty variable is named at the script's own line)"

@@ -35,7 +35,28 @@ def _params() -> list[Any]:
     return out
 
 
+def script_findings_for(code: str, case: dict[str, Any], tmp_path: Path) -> list[tuple[str, int]]:
+    """A `kind = "script"` case: the script (or template) is rendered and checked whole.
+
+    `env` gives the script's environment, `vars` (a TOML table) a template's variables;
+    the expected lines are the script's own.
+    """
+    from lbguard.scripts.check import check_script
+    from lbguard.scripts.inputs import ScriptInputs
+
+    if "corpus" in case:
+        path = require_shared() / "corpus" / case["corpus"]
+    else:
+        path = tmp_path / case.get("file", "gen.sh")
+        path.write_text(case["script"], encoding="utf-8")
+    inputs = ScriptInputs(environ=dict(case.get("env", {})), template_vars=case.get("vars"))
+    found, _ = check_script(str(path), Settings(), env=inputs, native=False)
+    return sorted({(f.code, f.location.line) for f in found if f.code == code})
+
+
 def findings_for(code: str, case: dict[str, Any], tmp_path: Path) -> list[tuple[str, int]]:
+    if case.get("kind") == "script":
+        return script_findings_for(code, case, tmp_path)
     dialect = Dialect(case.get("dialect", "haproxy"))
     if "corpus" in case:
         # A false-positive guard taken from real configs in the shared corpus.

@@ -21,7 +21,7 @@ SECTIONS = ("## What it does", "## Why is this bad?", "## Example", "## Use inst
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
 def test_rule_contract(rule: type) -> None:
-    assert re.fullmatch(r"LBG[1-3]\d\d", rule.code), rule.code
+    assert re.fullmatch(r"LBG[1-4]\d\d", rule.code), rule.code
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", rule.name), rule.name
     assert isinstance(rule.severity, Severity)
     assert rule.target in ("pool", "frontend", "config")

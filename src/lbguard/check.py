@@ -17,6 +17,7 @@ from lbguard.findings import NATIVE, PARSE, Finding, Severity
 from lbguard.model import Config, Dialect, Location
 from lbguard.report import Report, RuleInfo
 from lbguard.rules import RULES, Rule, RuleContext
+from lbguard.scripts.inputs import ScriptInputs
 from lbguard.settings import Settings
 from lbguard.sources import read_source
 from lbguard.util import without_gc
@@ -28,6 +29,10 @@ class Unit:
 
     dialect: Dialect
     paths: list[str]
+    # "config", or "script" for a config-writing script or template (lbguard.scripts).
+    kind: str = "config"
+    # For scripts: the dialect the user forced with --dialect (else found per output).
+    forced: Dialect | None = None
 
 
 @dataclass
@@ -48,10 +53,16 @@ def plan_units(
         files.extend(discover(path))
     units: list[Unit] = []
     merged: Unit | None = None
+    from lbguard.scripts.check import is_script
+
     for path in files:
+        text = read_source(path).text
+        if is_script(path, text):
+            units.append(Unit(dialect or Dialect.HAPROXY, [path], "script", dialect))
+            continue
         d = dialect
         if d is None:
-            d = detect_dialect(path, read_source(path).text)
+            d = detect_dialect(path, text)
             if d is None:
                 raise ConfigReadError(
                     f"{path}: cannot tell whether this is an HAProxy or an nginx config; "
@@ -179,9 +190,11 @@ def check_paths(
     merge: bool = False,
     context: str | None = None,
     prefix: str | None = None,
+    script_inputs: ScriptInputs | None = None,
 ) -> Report:
     with without_gc():
-        return _check_units(plan_units(paths, dialect, merge), settings, native, context, prefix)
+        units = plan_units(paths, dialect, merge)
+        return _check_units(units, settings, native, context, prefix, script_inputs)
 
 
 def _check_units(
@@ -190,6 +203,7 @@ def _check_units(
     native: bool,
     context: str | None,
     prefix: str | None,
+    script_inputs: ScriptInputs | None = None,
 ) -> Report:
     findings: list[Finding] = []
     sources: dict[str, list[str]] = {}
@@ -197,6 +211,16 @@ def _check_units(
     notices: list[str] = []
     missing_binaries: set[str] = set()
     for unit in units:
+        if unit.kind == "script":
+            from lbguard.scripts.check import check_script
+
+            script_findings, script_sources = check_script(
+                unit.paths[0], settings, env=script_inputs, native=native, dialect=unit.forced
+            )
+            findings.extend(script_findings)
+            sources.update(script_sources)
+            shown.extend(p for p in unit.paths if p not in shown)
+            continue
         parsed = parse_unit(unit, context=context, prefix=prefix)
         config = parsed.config
         own = list(parsed.findings)

@@ -73,6 +73,29 @@ def main() -> None:
     help="lbguard.toml to use instead of searching upward from the current directory.",
 )
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the report here.")
+@click.option(
+    "--env",
+    "env_files",
+    multiple=True,
+    type=click.Path(),
+    help="Scripts: NAME=VALUE file (dotenv) of values the script runs with; they win over "
+    "the script's own assignments.",
+)
+@click.option(
+    "--var",
+    "var_args",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Scripts: one variable's value (repeatable); wins over --env and the script.",
+)
+@click.option(
+    "--vars",
+    "vars_files",
+    multiple=True,
+    type=click.Path(),
+    help="Templates: YAML/JSON variables, an Ansible playbook, inventory or group_vars "
+    "directory (repeatable, merged in order).",
+)
 def check(
     paths: tuple[str, ...],
     dialect: str | None,
@@ -84,6 +107,9 @@ def check(
     prefix: str | None,
     settings_path: Path | None,
     output: Path | None,
+    env_files: tuple[str, ...],
+    var_args: tuple[str, ...],
+    vars_files: tuple[str, ...],
 ) -> None:
     """Check load-balancer configs for syntax errors and traffic-concentrating mistakes.
 
@@ -91,6 +117,7 @@ def check(
     """
     from lbguard.check import check_paths
     from lbguard.output import render
+    from lbguard.scripts.inputs import build_inputs
     from lbguard.settings import load_settings
 
     settings, _ = load_settings(settings_path)
@@ -103,6 +130,7 @@ def check(
         merge=merge,
         context=context,
         prefix=prefix,
+        script_inputs=build_inputs(env_files, var_args, vars_files),
     )
     for notice in report.notices:
         click.echo(f"lbguard: {notice}", err=True)

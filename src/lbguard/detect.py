@@ -15,6 +15,8 @@ _NGINX_SHAPE = re.compile(
     r"^\s*(events|http|stream|upstream|server|location|map|include)\b[^\n]*[{;]", re.MULTILINE
 )
 CONFIG_SUFFIXES = (".cfg", ".conf", ".config", ".cfg.bak", ".conf.bak")
+# Scripts and templates that write configs (checked by lbguard.scripts).
+SCRIPT_SUFFIXES = (".sh", ".j2", ".jinja", ".jinja2", ".erb", ".tmpl", ".ctmpl")
 
 
 def detect_dialect(path: str, text: str) -> Dialect | None:
@@ -45,10 +47,14 @@ def discover(path: str) -> list[str]:
         for name in sorted(files):
             if name.startswith("."):
                 continue
-            if name.endswith(CONFIG_SUFFIXES) or name in ("nginx.conf", "haproxy.cfg"):
+            if name.endswith(CONFIG_SUFFIXES + SCRIPT_SUFFIXES) or name in (
+                "nginx.conf",
+                "haproxy.cfg",
+            ):
                 found.append(os.path.join(root, name))
     if not found:
         raise ConfigReadError(
-            f"{path}: directory has no config files (*.cfg for HAProxy, *.conf for nginx)"
+            f"{path}: directory has no config files (*.cfg for HAProxy, *.conf for nginx) "
+            "or config-writing scripts and templates (*.sh, *.j2, *.erb, *.tmpl)"
         )
     return found

@@ -20,11 +20,15 @@ from lbguard.rules.passive_checks_disabled import PassiveChecksDisabled
 from lbguard.rules.persistence_without_redispatch import PersistenceWithoutRedispatch
 from lbguard.rules.predicted_concentration import PredictedConcentration
 from lbguard.rules.proxy_pass_bypasses_upstream import ProxyPassBypassesUpstream
+from lbguard.rules.quoted_heredoc import QuotedHeredoc
+from lbguard.rules.reload_without_validation import ReloadWithoutValidation
 from lbguard.rules.servers_without_health_check import ServersWithoutHealthCheck
 from lbguard.rules.single_active_server import SingleActiveServer
 from lbguard.rules.source_hash_behind_proxy import SourceHashBehindProxy
 from lbguard.rules.undefined_backend import UndefinedBackend
 from lbguard.rules.unreachable_backend import UnreachableBackend
+from lbguard.rules.unset_variable_in_config import UnsetVariableInConfig
+from lbguard.rules.wiped_runtime_variable import WipedRuntimeVariable
 
 RULES: tuple[type[Rule], ...] = (
     SingleActiveServer,
@@ -49,6 +53,10 @@ RULES: tuple[type[Rule], ...] = (
     UnreachableBackend,
     FrontendWithoutDefaultBackend,
     ProxyPassBypassesUpstream,
+    UnsetVariableInConfig,
+    QuotedHeredoc,
+    WipedRuntimeVariable,
+    ReloadWithoutValidation,
 )
 
 
