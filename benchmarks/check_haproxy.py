@@ -16,8 +16,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import best_of
 
 
 def generate(path: Path, backends: int, servers: int) -> int:
@@ -54,17 +55,6 @@ def generate(path: Path, backends: int, servers: int) -> int:
         lines.append("")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(lines)
-
-
-def best_of(argv: list[str], repeat: int) -> tuple[float, int]:
-    best = float("inf")
-    code = 0
-    for _ in range(repeat):
-        start = time.perf_counter()
-        proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        best = min(best, time.perf_counter() - start)
-        code = proc.returncode
-    return best, code
 
 
 def peak_rss_mb(argv: list[str]) -> float:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import best_of
 
 
 def generate(path: Path, upstreams: int, servers: int) -> int:
@@ -43,17 +43,6 @@ def generate(path: Path, upstreams: int, servers: int) -> int:
     lines += ["    }", "}"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(lines)
-
-
-def best_of(argv: list[str], repeat: int) -> tuple[float, int]:
-    best = float("inf")
-    code = 0
-    for _ in range(repeat):
-        start = time.perf_counter()
-        proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        best = min(best, time.perf_counter() - start)
-        code = proc.returncode
-    return best, code
 
 
 def main() -> int:
