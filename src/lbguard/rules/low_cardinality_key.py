@@ -87,10 +87,10 @@ class LowCardinalityKey(Rule):
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
         if len(pool.serving_servers()) < 2:
             return
-        from lbguard.simulate.predict import shape
-
+        # The count depends on the key alone, not on the servers behind it.
+        what = (pool.balance.algorithm, pool.balance.key, pool.balance.args)
         counted = ctx.memo(
-            f"keys:{shape(pool, ctx.config.dialect)}",
+            f"keys:{what}",
             lambda: distinct_keys(pool, ctx.config.dialect, 2000),
         )
         if counted is None:

@@ -17,6 +17,24 @@ if TYPE_CHECKING:
 _WEIGHT_FOLLOWING = frozenset({"roundrobin", "static-rr", "round_robin", "leastconn", "least_conn"})
 
 
+def _nearly_unique_key(pool: Pool, ctx: RuleContext) -> bool:
+    """A hash whose key is different for almost every modelled request spreads by weight.
+
+    Such a pool can only be uneven through hot keys, and a key this varied has none in
+    the default model; simulating it in check would cost time and say nothing.
+    """
+    if not pool.balance.is_hash:
+        return False
+    from lbguard.rules.low_cardinality_key import distinct_keys
+
+    requests = int(ctx.options["requests"])
+    what = (pool.balance.algorithm, pool.balance.key, pool.balance.args)
+    counted = ctx.memo(
+        f"keys:{what}:{requests}", lambda: distinct_keys(pool, ctx.config.dialect, requests)
+    )
+    return counted is not None and counted[0] >= requests // 2
+
+
 class PredictedConcentration(Rule):
     """The traffic model predicts one server gets much more than its weight share.
 
@@ -57,6 +75,8 @@ class PredictedConcentration(Rule):
     ## Options
     - `factor` (float, default 2.0): how many times its weight share a server may get.
     - `requests` (int, default 2000): size of the modelled trace used by `check`.
+    - `max-simulations` (int, default 50): distinct pool shapes `check` simulates; past
+      that, one info finding says how to see the rest.
     """
 
     code = "LBG111"
@@ -66,6 +86,7 @@ class PredictedConcentration(Rule):
     options = (
         Option("factor", float, 2.0, "how many times its weight share a server may receive"),
         Option("requests", int, 2000, "requests in the modelled trace that check uses"),
+        Option("max-simulations", int, 200, "distinct pool shapes check simulates, at most"),
     )
 
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
@@ -74,12 +95,33 @@ class PredictedConcentration(Rule):
 
         if len(pool.servers) < 2 or pool.implicit:
             return
-        if pool.balance.algorithm in _WEIGHT_FOLLOWING:
+        if pool.balance.algorithm in _WEIGHT_FOLLOWING or _nearly_unique_key(pool, ctx):
             # These spread requests exactly by weight over each cycle, so the model's
             # answer is the weight share: no need to run it (or to import numpy).
             expected = pool.weight_shares()
             prediction = Prediction(pool, ctx.config.dialect, dict(expected), expected)
         else:
+            from lbguard.simulate.predict import shape
+
+            # Pools of one shape share a simulation; distinct shapes are capped so that
+            # a config with thousands of hashing pools still checks in seconds.
+            done: set[object] = ctx.memo("simulated-shapes", set)
+            key = shape(pool, ctx.config.dialect)
+            if key not in done and len(done) >= int(ctx.options["max-simulations"]):
+                skipped: list[Pool] = ctx.memo("skipped-pools", list)
+                skipped.append(pool)
+                if len(skipped) == 1:
+                    yield self.finding(
+                        f"{pool.kind} '{pool.name}' and any later pools of a new shape were "
+                        f"not simulated: check simulates at most "
+                        f"{ctx.options['max-simulations']} distinct pools; run "
+                        "'lbguard simulate' for all of them",
+                        pool.balance.location or pool.location,
+                        context=pool_context(pool),
+                        severity=Severity.INFO,
+                    )
+                return
+            done.add(key)
             model = TrafficModel(requests=int(ctx.options["requests"]))
             prediction = predict(pool, ctx.config.dialect, model)
         yield from self.judge(prediction, float(ctx.options["factor"]))
