@@ -26,6 +26,10 @@ echo
 echo
 "$LBGUARD" diff examples/incident/haproxy.cfg examples/incident/haproxy.fixed.cfg
 
+section "3b. lbguard verify: the same configs in the real haproxy, on loopback"
+"$LBGUARD" verify --requests 600 examples/incident/haproxy.cfg
+"$LBGUARD" verify --requests 600 examples/incident/haproxy.fixed.cfg
+
 section "4. Machine-readable output for CI (JSON contract, version 1)"
 "$LBGUARD" check --format json examples/incident/haproxy.cfg | head -n 30
 echo

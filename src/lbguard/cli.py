@@ -214,10 +214,12 @@ if __name__ == "__main__":  # pragma: no cover
 
 def _register() -> None:
     """Commands that live with their subsystem, added here so `main` stays the one entry."""
+    from lbguard.sandbox.cli import verify_command
     from lbguard.simulate.cli import diff_command, simulate_command
 
     main.add_command(simulate_command)
     main.add_command(diff_command)
+    main.add_command(verify_command)
 
 
 _register()

@@ -1,0 +1,160 @@
+"""`lbguard verify`: the config in the real balancer, measured, against the prediction."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from lbguard.errors import EXIT_FINDINGS, EXIT_OK, LbguardError
+from lbguard.model import Dialect, Pool
+from lbguard.simulate.engine import simulate
+from lbguard.simulate.predict import server_state
+from lbguard.simulate.traffic import TrafficModel
+
+
+def verify_pool(
+    path: str,
+    config: Any,
+    pool: Pool,
+    model: TrafficModel,
+    *,
+    timeout: float,
+    tolerance: float,
+    max_share: float,
+) -> dict[str, Any]:
+    from lbguard.sandbox.run import loopback_trace, run_haproxy
+
+    trace = loopback_trace(model.generate())
+    observed = run_haproxy(path, config, pool, trace, timeout=timeout)
+    sent = observed.sent
+    predicted = simulate(pool, Dialect.HAPROXY, trace.requests[:sent]).shares() if sent else {}
+    expected = pool.weight_shares()
+    answered = max(sent - observed.failed, 1)
+    stats_total = sum(observed.stats.values()) or 1
+    servers = []
+    worst = 0.0
+    top = 0.0
+    for s in pool.servers:
+        obs = observed.counts.get(s.name, 0) / answered
+        pred = predicted.get(s.name, 0.0)
+        worst = max(worst, abs(obs - pred))
+        top = max(top, obs)
+        servers.append(
+            {
+                "name": s.name,
+                "address": s.endpoint,
+                "weight": s.weight,
+                "state": server_state(pool, s),
+                "expected_share": round(expected.get(s.name, 0.0), 6),
+                "predicted_share": round(pred, 6),
+                "observed_share": round(obs, 6),
+                "stats_share": round(observed.stats.get(s.name, 0) / stats_total, 6),
+                "requests": observed.counts.get(s.name, 0),
+            }
+        )
+    serving = [s for s in pool.servers if observed.counts.get(s.name, 0) > 0]
+    reasons = []
+    if worst > tolerance:
+        reasons.append(
+            f"simulated and observed shares differ by {worst * 100:.1f} points "
+            f"(tolerance {tolerance * 100:.1f})"
+        )
+    if top > max_share and len(pool.servers) >= 2:
+        reasons.append(f"one server received {top:.0%} of requests (limit {max_share:.0%})")
+    if observed.failed:
+        reasons.append(f"{observed.failed} requests failed")
+    return {
+        "name": pool.name,
+        "balancer": "haproxy",
+        "algorithm": pool.balance.algorithm,
+        "servers": servers,
+        "max_share": round(top, 6),
+        "requests_sent": sent,
+        "requests_failed": observed.failed,
+        "requests_per_second": round(sent / observed.seconds, 1) if observed.seconds else 0.0,
+        "verdict": "fail" if reasons else "pass",
+        "reasons": reasons,
+        "servers_answering": len(serving),
+    }
+
+
+@click.command("verify")
+@click.argument("configs", nargs=-1, required=True, type=click.Path())
+@click.option("--pool", "pool_name", help="Only this backend.")
+@click.option("--requests", type=click.IntRange(1, 1_000_000), default=2000, show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True)
+@click.option("--clients", type=click.IntRange(1, 1_000_000), default=5000, show_default=True)
+@click.option("--client-subnets", type=click.IntRange(1, 65_536), default=256, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--tolerance", type=float, default=0.01, show_default=True)
+@click.option("--max-share", type=float, default=0.9, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def verify_command(
+    configs: tuple[str, ...],
+    pool_name: str | None,
+    requests: int,
+    timeout: float,
+    clients: int,
+    client_subnets: int,
+    seed: int,
+    tolerance: float,
+    max_share: float,
+    fmt: str,
+) -> None:
+    """Run the config in the real HAProxy on loopback and measure each server's share.
+
+    Servers are replaced by local stubs, listeners by free 127.0.0.1 ports, and each
+    request leaves from its own 127.x.y.z address. The measured shares are compared
+    with `lbguard simulate` on the very same requests.
+    """
+    from lbguard.simulate.cli import load_configs
+
+    model = TrafficModel(
+        requests=requests, clients=clients, client_subnets=client_subnets, seed=seed
+    )
+    pools_out: list[dict[str, Any]] = []
+    for item in load_configs(configs, None):
+        if item.config.dialect is not Dialect.HAPROXY:
+            raise LbguardError(f"{item.path}: verify runs HAProxy configs for now")
+        for pool in item.config.pools:
+            if pool.implicit or (pool_name is not None and pool.name != pool_name):
+                continue
+            pools_out.append(
+                verify_pool(
+                    item.path,
+                    item.config,
+                    pool,
+                    model,
+                    timeout=timeout,
+                    tolerance=tolerance,
+                    max_share=max_share,
+                )
+            )
+    if not pools_out:
+        raise LbguardError("no backend to verify" + (f" named '{pool_name}'" if pool_name else ""))
+    if fmt == "json":
+        json.dump(
+            {"version": 1, "traffic": model.describe(), "pools": pools_out}, sys.stdout, indent=2
+        )
+        sys.stdout.write("\n")
+    else:
+        for p in pools_out:
+            click.echo(
+                f"{p['name']} ({p['algorithm']}): {p['requests_sent']} requests through the real "
+                f"haproxy, {p['requests_per_second']:.0f}/s"
+            )
+            click.echo(
+                f"  {'server':<16}{'expected':>10}{'simulated':>11}{'observed':>10}{'stats':>8}"
+            )
+            for s in p["servers"]:
+                click.echo(
+                    f"  {s['name']:<16}{s['expected_share']:>10.1%}{s['predicted_share']:>11.1%}"
+                    f"{s['observed_share']:>10.1%}{s['stats_share']:>8.1%}"
+                )
+            verdict = p["verdict"].upper()
+            why = "; ".join(p["reasons"]) or "the real balancer did what the model predicts"
+            click.echo(f"  verdict: {verdict}: {why}\n")
+    sys.exit(EXIT_FINDINGS if any(p["verdict"] == "fail" for p in pools_out) else EXIT_OK)

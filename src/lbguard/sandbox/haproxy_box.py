@@ -1,0 +1,174 @@
+"""Running a user's HAProxy config, unchanged where it shapes traffic, on loopback only.
+
+The config is copied line for line (so a failure points at the user's own line):
+listeners move to free 127.0.0.1 ports, every server address to its own stub
+backend, and whatever would touch the outside (logging, resolvers, peers,
+certificates, chroot, users) is commented out. Names, weights, flags, balance
+settings, hash keys, persistence, health checks and maxconn are kept.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+
+from lbguard.model import Config, Pool
+from lbguard.parsers.haproxy import looks_like_option_not_address
+
+# Sections that reach outside the machine or need files that the sandbox lacks.
+_DROP_SECTIONS = {"resolvers", "peers", "mailers", "ring", "program", "log-forward", "userlist"}
+# Proxy keywords that reach outside or need local files.
+_DROP_PROXY = {
+    "log",
+    "errorfile",
+    "errorloc",
+    "errorloc302",
+    "errorloc303",
+    "email-alert",
+    "external-check",
+    "stats",
+    "monitor-uri",
+    "capture",
+    "server-template",
+}
+# Server options that need certificates, DNS or another host.
+_DROP_SERVER_OPTS = {
+    "ssl": 0,
+    "crt": 1,
+    "ca-file": 1,
+    "crl-file": 1,
+    "verify": 1,
+    "verifyhost": 1,
+    "sni": 1,
+    "check-ssl": 0,
+    "check-sni": 1,
+    "resolvers": 1,
+    "resolve-prefer": 1,
+    "resolve-net": 1,
+    "init-addr": 1,
+    "addr": 1,
+    "port": 1,
+    "agent-check": 0,
+    "agent-port": 1,
+    "agent-addr": 1,
+    "source": 1,
+    "namespace": 1,
+    "send-proxy": 0,
+    "send-proxy-v2": 0,
+    "alpn": 1,
+    "npn": 1,
+    "proto": 1,
+    "check-proto": 1,
+    "check-alpn": 1,
+    "ciphers": 1,
+    "ciphersuites": 1,
+    "socks4": 1,
+    "no-ssl": 0,
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Sandbox:
+    text: str
+    frontend_ports: dict[str, int]  # frontend/listen name -> port
+    stub_ports: dict[tuple[str, str], int]  # (pool, server) -> port
+    socket_path: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _strip_server_options(words: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in _DROP_SERVER_OPTS:
+            i += 1 + _DROP_SERVER_OPTS[w]
+            continue
+        out.append(w)
+        i += 1
+    return out
+
+
+def build_sandbox(config: Config, lines: list[str], sandbox_dir: str) -> Sandbox:
+    """The sandboxed text of a single-file HAProxy config, with the same line numbers."""
+    out = list(lines)
+    fe_ports: dict[str, int] = {}
+    stub_ports: dict[tuple[str, str], int] = {}
+    notes: list[str] = []
+    section_of_line: dict[int, str] = {}
+    for section in config.sections:
+        end = section.end_line or section.location.line
+        for n in range(section.location.line, end + 1):
+            section_of_line[n] = section.kind
+    server_line: dict[int, tuple[Pool, str]] = {}
+    for pool in config.pools:
+        for server in pool.servers:
+            server_line[server.location.line] = (pool, server.name)
+    current = ""
+    current_name = ""
+    for idx, raw in enumerate(lines):
+        lineno = idx + 1
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        words = stripped.split()
+        head = words[0]
+        indent = raw[: len(raw) - len(raw.lstrip())]
+        if not raw[:1].isspace() and head in {
+            "global",
+            "defaults",
+            "frontend",
+            "backend",
+            "listen",
+            *_DROP_SECTIONS,
+            "cache",
+            "http-errors",
+        }:
+            current = head
+            current_name = words[1] if len(words) > 1 else ""
+            if head in _DROP_SECTIONS or head == "global" or head == "http-errors":
+                out[idx] = "# lbguard sandbox: " + raw
+            continue
+        if current in _DROP_SECTIONS or current in ("global", "http-errors"):
+            out[idx] = "# lbguard sandbox: " + raw
+            continue
+        if head == "bind" and current in ("frontend", "listen"):
+            port = fe_ports.get(current_name) or free_port()
+            if current_name in fe_ports:
+                out[idx] = "# lbguard sandbox: " + raw
+                continue
+            fe_ports[current_name] = port
+            out[idx] = f"{indent}bind 127.0.0.1:{port}"
+            continue
+        if head in _DROP_PROXY or (head == "http-request" and "lua" in stripped):
+            out[idx] = "# lbguard sandbox: " + raw
+            continue
+        if head == "default-server":
+            out[idx] = indent + " ".join(["default-server", *_strip_server_options(words[1:])])
+            continue
+        if head == "server" and lineno in server_line:
+            pool, name = server_line[lineno]
+            port = free_port()
+            stub_ports[(pool.name, name)] = port
+            has_address = len(words) > 2 and not looks_like_option_not_address(words[2])
+            rest = words[3:] if has_address else words[2:]
+            out[idx] = indent + " ".join(
+                ["server", name, f"127.0.0.1:{port}", *_strip_server_options(rest)]
+            )
+            continue
+        if head == "use-server" or head == "dispatch":
+            continue
+    sock = f"{sandbox_dir}/admin.sock"
+    out.append("")
+    out.append("global")
+    out.append(f"    stats socket {sock} mode 600 level admin")
+    out.append("    maxconn 4000")
+    out.append("    nbthread 1")
+    out.append("")
+    return Sandbox("\n".join(out) + "\n", fe_ports, stub_ports, sock, notes)

@@ -1,0 +1,127 @@
+"""The sandbox as the simulator's oracle: the real haproxy, request by request.
+
+Each config runs in the real binary on loopback with stub backends; the same trace
+(with real 127.x.y.z source addresses) goes through the model. For these
+deterministic algorithms every request must land on the same server.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, require_haproxy
+from lbguard.model import Dialect
+from lbguard.parsers.haproxy import parse_haproxy
+from lbguard.sandbox.run import loopback_trace, run_haproxy
+from lbguard.simulate.engine import simulate
+from lbguard.simulate.traffic import TrafficModel
+
+HEAD = """\
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend www
+    bind :80
+    default_backend app
+backend app
+"""
+
+MATRIX = {
+    "roundrobin-weights": "    balance roundrobin\n{s1} weight 3\n{s2} weight 1\n{s3} weight 2\n",
+    "static-rr-weight0": "    balance static-rr\n{s1} weight 2\n{s2} weight 0\n{s3} weight 1\n",
+    "source-map": "    balance source\n{s1}\n{s2}\n{s3}\n",
+    "source-consistent": "    balance source\n    hash-type consistent\n{s1}\n{s2}\n{s3}\n",
+    "uri-depth": "    balance uri depth 2\n{s1}\n{s2} weight 2\n{s3}\n",
+    "url-param": "    balance url_param user\n{s1}\n{s2}\n{s3}\n",
+    "hdr-user": "    balance hdr(X-User)\n    hash-type consistent djb2\n{s1}\n{s2}\n{s3}\n",
+    "first": "    balance first\n{s1}\n{s2}\n{s3}\n",
+    "backup-first-only": "    balance roundrobin\n{s1} disabled\n{s2} backup\n{s3} backup\n",
+    "allbackups": (
+        "    balance roundrobin\n    option allbackups\n"
+        "{s1} disabled\n{s2} backup\n{s3} backup weight 2\n"
+    ),
+}
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_real_haproxy_matches_the_model(name: str, tmp_path: Path) -> None:
+    require_haproxy()
+    servers = {f"s{i}": f"    server s{i} 10.9.9.{i}:80" for i in range(1, 4)}
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(HEAD + MATRIX[name].format(**servers))
+    config = parse_haproxy([str(cfg)]).config
+    pool = config.pool("app")
+    assert pool is not None
+    trace = loopback_trace(
+        TrafficModel(requests=240, clients=60, client_subnets=20, uris=50, seed=9).generate()
+    )
+    observed = run_haproxy(str(cfg), config, pool, trace, timeout=30)
+    assert observed.failed == 0
+    model = simulate(pool, Dialect.HAPROXY, trace)
+    predicted = [pool.servers[i].name if i >= 0 else "" for i in model.picks]
+    assert observed.sequence == predicted
+    # The balancer's own counters agree with what the stubs saw.
+    assert {k: v for k, v in observed.stats.items() if v} == dict(observed.counts)
+
+
+@pytest.mark.native
+def test_verify_command_fails_the_incident_and_passes_the_fix() -> None:
+    require_haproxy()
+
+    def run(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lbguard",
+                "verify",
+                "--format",
+                "json",
+                "--requests",
+                "300",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    bad = run(EXAMPLES / "incident" / "haproxy.cfg")
+    assert bad.returncode == 1, bad.stderr
+    (pool,) = json.loads(bad.stdout)["pools"]
+    assert pool["verdict"] == "fail" and pool["max_share"] == 1.0
+    web01 = next(s for s in pool["servers"] if s["name"] == "web-01")
+    assert web01["observed_share"] == 1.0 and web01["stats_share"] == 1.0
+    good = run(EXAMPLES / "incident" / "haproxy.fixed.cfg")
+    assert good.returncode == 0, good.stdout
+    shares = [s["observed_share"] for s in json.loads(good.stdout)["pools"][0]["servers"]]
+    assert shares == [pytest.approx(1 / 3, abs=0.01)] * 3
+
+
+@pytest.mark.native
+def test_nothing_outlives_the_sandbox() -> None:
+    require_haproxy()
+    before = subprocess.run(["pgrep", "-f", "lbguard-sandbox"], capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lbguard",
+            "verify",
+            "--requests",
+            "50",
+            str(EXAMPLES / "incident" / "haproxy.fixed.cfg"),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    after = subprocess.run(["pgrep", "-f", "lbguard-sandbox"], capture_output=True, text=True)
+    assert after.stdout.split() == before.stdout.split()
