@@ -185,3 +185,69 @@ def run_haproxy(
                 proc.wait()
             farm.stop()
     return observed
+
+
+def run_nginx(
+    path: str, upstream: str, trace: Trace, *, timeout: float = 60.0
+) -> tuple[Observed, Config]:
+    """Run a single-file nginx config in the sandbox; also return the rewritten config's
+    model, which the simulator must use (ketama hashes the server string as written)."""
+    from lbguard.parsers.nginx import parse_nginx
+    from lbguard.sandbox.nginx_box import build_nginx_sandbox
+
+    exe = find_binary("nginx")
+    if exe is None:
+        raise LbguardError("nginx is not installed; verify needs the real binary")
+    lines = read_source(path).text.split("\n")
+    observed = Observed()
+    with tempfile.TemporaryDirectory(prefix="lbguard-sandbox-") as tmp:
+        box = build_nginx_sandbox(lines, tmp)
+        os.makedirs(os.path.join(tmp, "logs"), exist_ok=True)
+        cfg = os.path.join(tmp, "nginx.conf")
+        with open(cfg, "w", encoding="utf-8") as fh:
+            fh.write(box.text)
+        config, _ = parse_nginx([cfg])
+        stubs = [StubServer(f"{u}/{a}", port) for (u, a), port in box.stub_ports.items()]
+        farm = StubFarm(stubs)
+        farm.start()
+        log = Path(tmp) / "nginx.stderr"
+        with log.open("wb") as errors:
+            proc = subprocess.Popen(
+                [exe, "-p", f"{tmp}/", "-c", cfg, "-g", "daemon off; master_process on;"],
+                cwd=tmp,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                start_new_session=True,
+            )
+        try:
+            _wait_listening(box.port, proc, time.monotonic() + 5, log)
+            started = time.monotonic()
+            deadline = started + timeout
+            for req in trace.requests:
+                if time.monotonic() > deadline:
+                    break
+                observed.sent += 1
+                try:
+                    who = _request(box.port, req, 5.0)
+                except OSError:
+                    who = None
+                if who is None or not who.startswith(f"{upstream}/"):
+                    observed.failed += 1
+                    observed.sequence.append("")
+                    continue
+                name = who.split("/", 1)[1]
+                observed.counts[name] += 1
+                observed.sequence.append(name)
+            observed.seconds = time.monotonic() - started
+        finally:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(3)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            farm.stop()
+    return observed, config

@@ -1,0 +1,58 @@
+"""The sandbox with the real nginx: request-by-request agreement with the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import require_nginx
+from lbguard.model import Dialect
+from lbguard.sandbox.run import loopback_trace, run_nginx
+from lbguard.simulate.engine import simulate
+from lbguard.simulate.traffic import TrafficModel
+
+CONFIG = """\
+worker_processes {workers};
+events {{ worker_connections 256; }}
+http {{
+    upstream app {{
+{method}
+        server 10.9.9.1:80{p1};
+        server 10.9.9.2:80{p2};
+        server 10.9.9.3:80{p3};
+    }}
+    server {{
+        listen 80;
+        location / {{ proxy_pass http://app; proxy_next_upstream off; }}
+    }}
+}}
+"""
+
+MATRIX = {
+    "rr-weights": ("", " weight=3", "", " weight=2", 1),
+    "rr-backup-down": ("", " down", "", " backup", 1),
+    "ip-hash": ("        ip_hash;", "", " weight=2", "", 1),
+    "hash-uri": ("        hash $request_uri;", "", "", " weight=3", 1),
+    "hash-consistent": ("        hash $remote_addr consistent;", "", " weight=2", "", 1),
+    "ip-hash-down": ("        ip_hash;", "", " down", "", 1),
+}
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_real_nginx_matches_the_model(name: str, tmp_path: Path) -> None:
+    require_nginx()
+    method, p1, p2, p3, workers = MATRIX[name]
+    cfg = tmp_path / "nginx.conf"
+    cfg.write_text(CONFIG.format(method=method, p1=p1, p2=p2, p3=p3, workers=workers))
+    trace = loopback_trace(
+        TrafficModel(requests=200, clients=60, client_subnets=40, uris=40, seed=5).generate()
+    )
+    observed, config = run_nginx(str(cfg), "app", trace, timeout=30)
+    assert observed.failed == 0
+    pool = config.pool("app")
+    assert pool is not None
+    model = simulate(pool, Dialect.NGINX, trace)
+    predicted = [pool.servers[i].name if i >= 0 else "" for i in model.picks]
+    assert observed.sequence == predicted
