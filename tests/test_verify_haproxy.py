@@ -125,3 +125,50 @@ def test_nothing_outlives_the_sandbox() -> None:
     )
     after = subprocess.run(["pgrep", "-f", "lbguard-sandbox"], capture_output=True, text=True)
     assert after.stdout.split() == before.stdout.split()
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_balancer_dies_with_lbguard(how: str) -> None:
+    """Ctrl-C runs the cleanup; even SIGKILL of lbguard takes the balancer down."""
+    import signal
+    import time
+
+    require_haproxy()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lbguard",
+            "verify",
+            "--requests",
+            "200000",
+            "--timeout",
+            "60",
+            str(EXAMPLES / "incident" / "haproxy.fixed.cfg"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        pids: list[str] = []
+        while time.monotonic() < deadline and not pids:
+            found = subprocess.run(
+                ["pgrep", "-f", "lbguard-sandbox-"], capture_output=True, text=True
+            )
+            pids = found.stdout.split()
+            time.sleep(0.1)
+        assert pids, "the sandboxed haproxy never started"
+        proc.send_signal(getattr(signal, how))
+        proc.wait(10)
+        deadline = time.monotonic() + 5
+        alive = pids
+        while time.monotonic() < deadline and alive:
+            alive = [p for p in pids if Path(f"/proc/{p}").exists()]
+            time.sleep(0.1)
+        assert not alive, f"haproxy survived lbguard's {how}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

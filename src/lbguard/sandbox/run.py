@@ -29,6 +29,22 @@ from lbguard.simulate.traffic import Request, Trace
 from lbguard.sources import read_source
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGKILL when lbguard itself dies, even by SIGKILL.
+
+    The balancer runs in its own process group so that it can be killed as a group;
+    that also detaches it from a Ctrl-C aimed at lbguard, and `finally` blocks do not
+    run when lbguard is killed outright. PR_SET_PDEATHSIG covers that last case.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def loopback_source(client: str) -> str:
     """127.b.c.d for a.b.c.d: distinct clients stay distinct, and never leave the host."""
     parts = client.split(".")
@@ -140,7 +156,6 @@ def run_haproxy(
             fh.write(box.text)
         stubs = [StubServer(f"{p}/{s}", port) for (p, s), port in box.stub_ports.items()]
         farm = StubFarm(stubs)
-        farm.start()
         log = Path(tmp) / "haproxy.log"
         with log.open("wb") as errors:
             proc = subprocess.Popen(
@@ -150,8 +165,11 @@ def run_haproxy(
                 stdout=subprocess.DEVNULL,
                 stderr=errors,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         try:
+            # The stubs start after the fork: preexec_fn must not run beside threads.
+            farm.start()
             port = _entry_port(config, pool, box.frontend_ports)
             _wait_listening(port, proc, time.monotonic() + 5, log)
             started = time.monotonic()
@@ -209,7 +227,6 @@ def run_nginx(
         config, _ = parse_nginx([cfg])
         stubs = [StubServer(f"{u}/{a}", port) for (u, a), port in box.stub_ports.items()]
         farm = StubFarm(stubs)
-        farm.start()
         log = Path(tmp) / "nginx.stderr"
         with log.open("wb") as errors:
             proc = subprocess.Popen(
@@ -219,8 +236,10 @@ def run_nginx(
                 stdout=subprocess.DEVNULL,
                 stderr=errors,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         try:
+            farm.start()
             _wait_listening(box.port, proc, time.monotonic() + 5, log)
             started = time.monotonic()
             deadline = started + timeout
