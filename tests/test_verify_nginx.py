@@ -56,3 +56,36 @@ def test_real_nginx_matches_the_model(name: str, tmp_path: Path) -> None:
     model = simulate(pool, Dialect.NGINX, trace)
     predicted = [pool.servers[i].name if i >= 0 else "" for i in model.picks]
     assert observed.sequence == predicted
+
+
+@pytest.mark.native
+def test_verify_command_on_nginx(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    require_nginx()
+    cfg = tmp_path / "nginx.conf"
+    cfg.write_text(CONFIG.format(method="", p1=" backup", p2="", p3=" down", workers=1))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lbguard",
+            "verify",
+            "--format",
+            "json",
+            "--requests",
+            "200",
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    (pool,) = json.loads(proc.stdout)["pools"]
+    assert pool["balancer"] == "nginx"
+    by_name = {s["name"]: s for s in pool["servers"]}
+    assert by_name["10.9.9.2:80"]["observed_share"] == 1.0
+    assert by_name["10.9.9.2:80"]["stats_share"] is None
+    assert pool["verdict"] == "fail" and proc.returncode == 1

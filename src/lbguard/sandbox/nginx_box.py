@@ -18,7 +18,7 @@ _DROP = re.compile(
     r"^\s*(access_log|error_log|pid|ssl_\w+|include|user|load_module|lock_file|resolver|"
     r"auth_basic_user_file|proxy_ssl_\w+)\b"
 )
-_LISTEN = re.compile(r"^(\s*)listen\s+[^;]+;")
+_LISTEN = re.compile(r"\blisten\s+[^;]+;")
 _UPSTREAM_SERVER = re.compile(r"^(\s*)server\s+(\S+)(\s[^;]*)?;")
 
 
@@ -53,14 +53,10 @@ def build_nginx_sandbox(lines: list[str], sandbox_dir: str) -> NginxSandbox:
             stubs[(upstream, address)] = stub
             params = (m.group(3) or "").replace("resolve", "")
             out[i] = f"{m.group(1)}server {address}{params};"
-        elif upstream is None and _LISTEN.match(code):
-            m = _LISTEN.match(code)
-            assert m is not None
-            out[i] = (
-                ("# lbguard sandbox: " + raw)
-                if listened
-                else f"{m.group(1)}listen 127.0.0.1:{port};"
-            )
+        elif upstream is None and _LISTEN.search(code):
+            # Only the first listener is kept: verify sends all its traffic there.
+            replacement = "" if listened else f"listen 127.0.0.1:{port};"
+            out[i] = _LISTEN.sub(replacement, code, count=1)
             listened = True
         depth += code.count("{") - code.count("}")
         if upstream is not None and depth <= depth_at_upstream:

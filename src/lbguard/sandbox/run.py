@@ -94,15 +94,15 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], deadline: float, l
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = log.read_text(errors="replace") if log.exists() else ""
-            alerts = [line for line in err.splitlines() if "ALERT" in line]
+            alerts = [line for line in err.splitlines() if "ALERT" in line or "emerg" in line]
             detail = alerts[0].split(":", 2)[-1].strip() if alerts else f"exit {proc.returncode}"
-            raise LbguardError(f"haproxy exited during start-up in the sandbox: {detail}")
+            raise LbguardError(f"the balancer exited during start-up in the sandbox: {detail}")
         with socket.socket() as s:
             s.settimeout(0.2)
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.02)
-    raise LbguardError("haproxy did not start listening in the sandbox within 5 s")
+    raise LbguardError("the balancer did not start listening in the sandbox within 5 s")
 
 
 def _show_stat(path: str, pool: str) -> dict[str, int]:
