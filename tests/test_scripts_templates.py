@@ -163,3 +163,41 @@ def test_go_template_keeps_static_text(tmp_path: Path) -> None:
     found = _check(tmp_path, "nginx.conf.ctmpl", text)
     assert [f for f in found if f.severity >= Severity.WARNING] == []
     assert any("range" in f.message for f in found)
+
+
+def test_strict_undefined_stops_at_the_first_undefined_variable(tmp_path: Path) -> None:
+    import json as _json
+    import subprocess as _sp
+    import sys as _sys
+
+    tpl = tmp_path / "haproxy.cfg.j2"
+    tpl.write_text(
+        "backend app\n    balance roundrobin\n{% for h in hosts %}\n"
+        "    server {{ h.name }} {{ h.ip }}:{{ port }} check\n{% endfor %}\n"
+    )
+    variables = tmp_path / "vars.json"
+    variables.write_text('{"hosts": [{"name": "a", "ip": "10.0.0.1"}]}')
+
+    def run(*extra: str) -> list[tuple[str, int]]:
+        proc = _sp.run(
+            [
+                _sys.executable,
+                "-m",
+                "lbguard",
+                "check",
+                "--no-native",
+                "--format",
+                "json",
+                "--vars",
+                str(variables),
+                *extra,
+                str(tpl),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return [(f["code"], f["line"]) for f in _json.loads(proc.stdout)["findings"]]
+
+    assert ("LBG401", 4) in run()
+    assert run("--strict-undefined") == [("PARSE", 4)]

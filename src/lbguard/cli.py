@@ -96,6 +96,11 @@ def main() -> None:
     help="Templates: YAML/JSON variables, an Ansible playbook, inventory or group_vars "
     "directory (repeatable, merged in order).",
 )
+@click.option(
+    "--strict-undefined",
+    is_flag=True,
+    help="Templates: an undefined Jinja2 variable is an error (StrictUndefined).",
+)
 def check(
     paths: tuple[str, ...],
     dialect: str | None,
@@ -110,6 +115,7 @@ def check(
     env_files: tuple[str, ...],
     var_args: tuple[str, ...],
     vars_files: tuple[str, ...],
+    strict_undefined: bool,
 ) -> None:
     """Check load-balancer configs for syntax errors and traffic-concentrating mistakes.
 
@@ -130,7 +136,9 @@ def check(
         merge=merge,
         context=context,
         prefix=prefix,
-        script_inputs=build_inputs(env_files, var_args, vars_files),
+        script_inputs=build_inputs(
+            env_files, var_args, vars_files, strict_undefined=strict_undefined
+        ),
     )
     for notice in report.notices:
         click.echo(f"lbguard: {notice}", err=True)

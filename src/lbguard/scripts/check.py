@@ -164,7 +164,7 @@ def _render(
         from lbguard.scripts.jinja import TemplateRenderError, render_jinja
 
         try:
-            render = render_jinja(path, text, inputs.template_vars)
+            render = render_jinja(path, text, inputs.template_vars, strict=inputs.strict_undefined)
         except TemplateRenderError as exc:
             raise _Unreadable(
                 Finding(

@@ -35,6 +35,9 @@ class ScriptInputs:
     # Template variables from --vars files, merged in order; None when none were given.
     template_vars: Mapping[str, Any] | None = None
     vars_files: tuple[str, ...] = ()
+    # Jinja2 StrictUndefined: the first undefined variable stops the render, as it
+    # would stop Ansible with `error_on_undefined_vars`.
+    strict_undefined: bool = False
 
     @property
     def shell_env(self) -> dict[str, str]:
@@ -77,6 +80,7 @@ def build_inputs(
     var_args: Iterable[str],
     vars_files: Iterable[str],
     environ: Mapping[str, str] | None = None,
+    strict_undefined: bool = False,
 ) -> ScriptInputs:
     overrides: dict[str, str] = {}
     labels: dict[str, str] = {}
@@ -91,7 +95,12 @@ def build_inputs(
     files = tuple(vars_files)
     template_vars = load_vars(files) if files else None
     return ScriptInputs(
-        dict(os.environ if environ is None else environ), overrides, labels, template_vars, files
+        dict(os.environ if environ is None else environ),
+        overrides,
+        labels,
+        template_vars,
+        files,
+        strict_undefined,
     )
 
 

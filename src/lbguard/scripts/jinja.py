@@ -40,9 +40,17 @@ class TemplateRenderError(Exception):
         self.line = line
 
 
-def render_jinja(path: str, text: str, variables: Mapping[str, Any] | None) -> TemplateRender:
-    """Render like Ansible's template module; raises TemplateRenderError with a line."""
+def render_jinja(
+    path: str, text: str, variables: Mapping[str, Any] | None, *, strict: bool = False
+) -> TemplateRender:
+    """Render like Ansible's template module; raises TemplateRenderError with a line.
+
+    With `strict` (and variables given), the template first renders once with Jinja2's
+    StrictUndefined, so the first undefined variable is an error at its line.
+    """
     standins = variables is None
+    if strict and not standins:
+        _strict_render(path, text, dict(variables or {}))
     context = _context(path, dict(variables or {}))
     used_stubs: set[str] = set()
     undefined_log: list[str] = []
@@ -87,6 +95,25 @@ def render_jinja(path: str, text: str, variables: Mapping[str, Any] | None) -> T
             )
         )
     return render
+
+
+def _strict_render(path: str, text: str, variables: dict[str, Any]) -> None:
+    from jinja2 import StrictUndefined
+
+    env = SandboxedEnvironment(
+        trim_blocks=True, undefined=StrictUndefined, keep_trailing_newline=True
+    )
+    for fname, func in _ansible_filters(set()).items():
+        env.filters.setdefault(fname, func)
+    name = os.path.basename(path)
+    try:
+        env.from_string(env.parse(text, name=name)).render(**_context(path, variables))
+    except UndefinedError as exc:
+        raise TemplateRenderError(
+            f"undefined variable (StrictUndefined): {exc}", _template_line(exc, name)
+        ) from None
+    except Exception:  # reported by the normal render that follows
+        return
 
 
 def _context(path: str, variables: dict[str, Any]) -> dict[str, Any]:
