@@ -57,6 +57,7 @@ from lbguard.model import (
     Server,
     Setting,
     SourceFile,
+    positional_constructor,
 )
 from lbguard.parsers import nginx_directives as nd
 from lbguard.parsers.nginx_lexer import (
@@ -69,6 +70,10 @@ from lbguard.parsers.nginx_lexer import (
     Token,
     tokenize,
 )
+
+# Hot-path constructors (see lbguard.model.positional_constructor).
+_new_server = positional_constructor(Server)
+_new_directive = positional_constructor(Directive)
 
 __all__ = [
     "ConfigReadError",
@@ -278,7 +283,7 @@ class NginxDirective:
             columns = tuple(cols)
         else:
             columns = tuple(c for _, c in self.arg_positions)
-        return Directive(self.name, self.args, self.location, inherited_from, columns)
+        return _new_directive(self.name, self.args, self.location, inherited_from, columns)
 
     def text(self) -> str:
         return " ".join((self.name, *self.args))
@@ -1381,21 +1386,25 @@ class _ModelBuilder:
             options.append((key, value if eq else None))
         opts = dict(options)
         max_conns = _int(opts.get("max_conns"), 0)
-        loc = model.location
-        return Server(
-            name=address,
-            address=host,
-            port=port,
-            location=loc,
-            weight=_int(opts.get("weight"), 1),
-            backup="backup" in opts,
-            disabled="down" in opts,
-            check=False,
-            maxconn=max_conns or None,
-            options=tuple(options),
-            address_text=address,
-            max_fails=_int(opts["max_fails"], 1) if "max_fails" in opts else None,
-            address_location=model.arg_location(0),
+        # Positional, in Server's field order: this runs once per upstream server line.
+        return _new_server(
+            address,
+            host,
+            port,
+            model.location,
+            _int(opts.get("weight"), 1),
+            "backup" in opts,
+            "down" in opts,
+            False,
+            max_conns or None,
+            None,
+            None,
+            False,
+            tuple(options),
+            None,
+            address,
+            _int(opts["max_fails"], 1) if "max_fails" in opts else None,
+            model.arg_location(0),
         )
 
     def frontend(self, node: NginxDirective, mode: str, upstreams: set[str]) -> Frontend:
