@@ -7,14 +7,14 @@ every entry point (CLI, pre-commit, audits) gets the same verdict for the same f
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from lbguard import redact, suppress
 from lbguard.detect import detect_dialect, discover
 from lbguard.errors import ConfigReadError
-from lbguard.findings import NATIVE, PARSE, Finding, Severity
-from lbguard.model import Config, Dialect, Location
+from lbguard.findings import PARSE, Finding, Severity
+from lbguard.model import Config, Dialect
 from lbguard.report import Report, RuleInfo
 from lbguard.rules import RULES, Rule, RuleContext
 from lbguard.scripts.inputs import ScriptInputs
@@ -157,9 +157,6 @@ def dedupe_native(own: list[Finding], native: list[Finding]) -> list[Finding]:
     return [f for f in native if (f.location.path, f.location.line) not in taken]
 
 
-NativeRunner = Callable[[Unit, Config], list[Finding]]
-
-
 def default_native(
     unit: Unit, config: Config, *, context: str | None, prefix: str | None
 ) -> list[Finding] | None:
@@ -255,8 +252,4 @@ def _check_units(
     return Report.build(findings, shown, rule_table(), sources, notices)
 
 
-def file_location(path: str) -> Location:
-    return Location(path, 1, 1, 1, 1)
-
-
-__all__ = ["NATIVE", "check_paths", "parse_unit", "plan_units", "run_rules"]
+__all__ = ["check_paths", "parse_unit", "plan_units", "run_rules"]
