@@ -118,14 +118,25 @@ def proxy_evidence(pool: Pool, frontends: list[Frontend], ctx: RuleContext) -> s
     return proxy_note_near(pool, frontends, ctx)
 
 
+def _section_ends(config: Config) -> dict[tuple[str, int], int]:
+    return {
+        (s.location.path, s.location.line): max(s.end_line, s.location.line)
+        for s in config.sections
+    }
+
+
 def proxy_note_near(pool: Pool, frontends: list[Frontend], ctx: RuleContext) -> str | None:
-    """A comment within 40 lines of the pool or its frontends that says "behind a CDN"."""
+    """A comment that says "behind a CDN": inside the pool's or a frontend's section, or
+    in the few lines just above its header (a note about the file's other parts, further
+    away, is not evidence about this pool)."""
     notes = ctx.memo("proxy-notes", lambda: _comments_by_path(ctx.config))
+    ends = ctx.memo("section-ends", lambda: _section_ends(ctx.config))
     spans = [(fe.location.path, fe.location.line) for fe in frontends]
     spans.append((pool.location.path, pool.location.line))
     for path, line in spans:
+        end = ends.get((path, line), line)
         for note_line, text in notes.get(path, ()):
-            if abs(note_line - line) <= 40:
+            if line - 3 <= note_line <= end:
                 return f"a comment at line {note_line} says so: '{text[:60]}'"
     return None
 
