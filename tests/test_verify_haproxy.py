@@ -172,3 +172,46 @@ def test_balancer_dies_with_lbguard(how: str) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.native
+def test_verify_replays_an_access_log(tmp_path: Path) -> None:
+    require_haproxy()
+    log = tmp_path / "access.log"
+    log.write_text(
+        "".join(
+            f'203.0.113.{i % 3} - - [24/Nov/2026:10:00:00 +0000] "GET /p HTTP/1.1" 200 5 "-" "ua"\n'
+            for i in range(90)
+        )
+    )
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        HEAD
+        + "    balance source\n"
+        + "".join(f"    server s{i} 10.9.9.{i}:80\n" for i in range(1, 7))
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lbguard",
+            "verify",
+            "--format",
+            "json",
+            "--traffic",
+            str(log),
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    doc = json.loads(proc.stdout)
+    assert doc["traffic"]["kind"] == "log" and doc["traffic"]["clients"] == 3
+    (pool,) = doc["pools"]
+    # Three clients can only reach three of the six servers, in the model and for real.
+    assert pool["servers_answering"] <= 3
+    assert all(
+        s["observed_share"] == pytest.approx(s["predicted_share"], abs=1e-9)
+        for s in pool["servers"]
+    )

@@ -12,7 +12,7 @@ from lbguard.errors import EXIT_FINDINGS, EXIT_OK, LbguardError
 from lbguard.model import Dialect, Pool
 from lbguard.simulate.engine import simulate
 from lbguard.simulate.predict import server_state
-from lbguard.simulate.traffic import TrafficModel
+from lbguard.simulate.traffic import Trace, TrafficModel
 
 
 def verify_pool(
@@ -24,10 +24,11 @@ def verify_pool(
     timeout: float,
     tolerance: float,
     max_share: float,
+    replay: Trace | None = None,
 ) -> dict[str, Any]:
     from lbguard.sandbox.run import loopback_trace, run_haproxy, run_nginx
 
-    trace = loopback_trace(model.generate())
+    trace = loopback_trace(replay if replay is not None else model.generate())
     dialect = config.dialect
     if dialect is Dialect.HAPROXY:
         observed = run_haproxy(path, config, pool, trace, timeout=timeout)
@@ -108,6 +109,7 @@ def verify_pool(
 @click.option("--clients", type=click.IntRange(1, 1_000_000), default=5000, show_default=True)
 @click.option("--client-subnets", type=click.IntRange(1, 65_536), default=256, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--traffic", "traffic_log", type=click.Path(), help="Replay an access log.")
 @click.option("--tolerance", type=float, default=0.01, show_default=True)
 @click.option("--max-share", type=float, default=0.9, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
@@ -119,6 +121,7 @@ def verify_command(
     clients: int,
     client_subnets: int,
     seed: int,
+    traffic_log: str | None,
     tolerance: float,
     max_share: float,
     fmt: str,
@@ -129,11 +132,16 @@ def verify_command(
     request leaves from its own 127.x.y.z address. The measured shares are compared
     with `lbguard simulate` on the very same requests.
     """
-    from lbguard.simulate.cli import load_configs
+    from lbguard.simulate.cli import load_configs, traffic_from_log
 
     model = TrafficModel(
         requests=requests, clients=clients, client_subnets=client_subnets, seed=seed
     )
+    replay = None
+    if traffic_log:
+        # The log's first --requests requests, in order.
+        logged = traffic_from_log(traffic_log)
+        replay = Trace(logged.requests[:requests], logged.description)
     pools_out: list[dict[str, Any]] = []
     for item in load_configs(configs, None):
         if item.config.dialect is Dialect.NGINX and len(item.config.files) > 1:
@@ -153,14 +161,14 @@ def verify_command(
                     timeout=timeout,
                     tolerance=tolerance,
                     max_share=max_share,
+                    replay=replay,
                 )
             )
     if not pools_out:
         raise LbguardError("no backend to verify" + (f" named '{pool_name}'" if pool_name else ""))
     if fmt == "json":
-        json.dump(
-            {"version": 1, "traffic": model.describe(), "pools": pools_out}, sys.stdout, indent=2
-        )
+        traffic = replay.description if replay is not None else model.describe()
+        json.dump({"version": 1, "traffic": traffic, "pools": pools_out}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         for p in pools_out:
