@@ -215,3 +215,38 @@ def test_verify_replays_an_access_log(tmp_path: Path) -> None:
         s["observed_share"] == pytest.approx(s["predicted_share"], abs=1e-9)
         for s in pool["servers"]
     )
+
+
+@pytest.mark.native
+def test_a_staged_failing_server_is_taken_out_by_health_checks(tmp_path: Path) -> None:
+    require_haproxy()
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        HEAD
+        + "    balance roundrobin\n    option httpchk GET /healthz\n"
+        + "    default-server check inter 100ms fall 2 rise 2\n"
+        + "".join(f"    server web-0{i} 10.9.9.{i}:80\n" for i in range(1, 4))
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lbguard",
+            "verify",
+            "--format",
+            "json",
+            "--requests",
+            "1500",
+            "--stub",
+            "web-02:latency=2ms,status=503",
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    (pool,) = json.loads(proc.stdout)["pools"]
+    shares = {s["name"]: s["observed_share"] for s in pool["servers"]}
+    # The 503s fail its health checks within ~200 ms; from then on the others share.
+    assert shares["web-02"] < 0.25 and shares["web-01"] > 0.37 and shares["web-03"] > 0.37
+    assert pool["verdict"] == "fail"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import sys
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import click
@@ -13,6 +16,43 @@ from lbguard.model import Dialect, Pool
 from lbguard.simulate.engine import simulate
 from lbguard.simulate.predict import server_state
 from lbguard.simulate.traffic import Trace, TrafficModel
+
+
+@contextlib.contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"verify {label}", total=total)
+        yield lambda sent: bar.update(task, completed=sent)
+
+
+def _parse_stage(values: tuple[str, ...]) -> dict[str, tuple[float, int]]:
+    """--stub NAME:latency=50ms,status=503 -> {NAME: (0.05, 503)}."""
+    stage: dict[str, tuple[float, int]] = {}
+    for value in values:
+        m = re.fullmatch(r"(.+?):((?:latency|status)=.*)", value)
+        name, spec = (m.group(1), m.group(2)) if m else (value, "")
+        latency, status = 0.0, 200
+        for part in filter(None, spec.split(",")):
+            key, _, v = part.partition("=")
+            try:
+                if key == "latency":
+                    latency = float(v[:-2]) / 1000 if v.endswith("ms") else float(v.rstrip("s"))
+                elif key == "status":
+                    status = int(v)
+                else:
+                    raise ValueError(key)
+            except ValueError:
+                raise LbguardError(
+                    f"--stub {value}: expected NAME:latency=50ms,status=503"
+                ) from None
+        stage[name] = (latency, status)
+    return stage
 
 
 def verify_pool(
@@ -25,16 +65,25 @@ def verify_pool(
     tolerance: float,
     max_share: float,
     replay: Trace | None = None,
+    stage: Mapping[str, tuple[float, int]] | None = None,
 ) -> dict[str, Any]:
     from lbguard.sandbox.run import loopback_trace, run_haproxy, run_nginx
 
     trace = loopback_trace(replay if replay is not None else model.generate())
     dialect = config.dialect
-    if dialect is Dialect.HAPROXY:
-        observed = run_haproxy(path, config, pool, trace, timeout=timeout)
+    with _progress(len(trace), f"{pool.name}") as tick:
+        if dialect is Dialect.HAPROXY:
+            observed = run_haproxy(
+                path, config, pool, trace, timeout=timeout, stage=stage, progress=tick
+            )
+            boxed = None
+        else:
+            observed, boxed = run_nginx(
+                path, pool.name, trace, timeout=timeout, stage=stage, progress=tick
+            )
+    if boxed is None:
         modelled = pool
     else:
-        observed, boxed = run_nginx(path, pool.name, trace, timeout=timeout)
         found = boxed.pool(pool.name)
         assert found is not None
         modelled = found
@@ -110,6 +159,13 @@ def verify_pool(
 @click.option("--client-subnets", type=click.IntRange(1, 65_536), default=256, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--traffic", "traffic_log", type=click.Path(), help="Replay an access log.")
+@click.option(
+    "--stub",
+    "stubs",
+    multiple=True,
+    metavar="SERVER:latency=50ms,status=503",
+    help="Stage a slow or failing server (repeatable).",
+)
 @click.option("--tolerance", type=float, default=0.01, show_default=True)
 @click.option("--max-share", type=float, default=0.9, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
@@ -122,6 +178,7 @@ def verify_command(
     client_subnets: int,
     seed: int,
     traffic_log: str | None,
+    stubs: tuple[str, ...],
     tolerance: float,
     max_share: float,
     fmt: str,
@@ -137,6 +194,7 @@ def verify_command(
     model = TrafficModel(
         requests=requests, clients=clients, client_subnets=client_subnets, seed=seed
     )
+    stage = _parse_stage(stubs)
     replay = None
     if traffic_log:
         # The log's first --requests requests, in order.
@@ -162,6 +220,7 @@ def verify_command(
                     tolerance=tolerance,
                     max_share=max_share,
                     replay=replay,
+                    stage=stage,
                 )
             )
     if not pools_out:

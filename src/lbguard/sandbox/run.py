@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,8 +142,19 @@ def _entry_port(config: Config, pool: Pool, ports: dict[str, int]) -> int:
     )
 
 
+Stage = Mapping[str, tuple[float, int]]  # server name -> (latency seconds, HTTP status)
+Progress = Callable[[int], None]
+
+
 def run_haproxy(
-    path: str, config: Config, pool: Pool, trace: Trace, *, timeout: float = 60.0
+    path: str,
+    config: Config,
+    pool: Pool,
+    trace: Trace,
+    *,
+    timeout: float = 60.0,
+    stage: Stage | None = None,
+    progress: Progress | None = None,
 ) -> Observed:
     exe = find_binary("haproxy")
     if exe is None:
@@ -154,7 +166,11 @@ def run_haproxy(
         cfg = os.path.join(tmp, "haproxy.cfg")
         with open(cfg, "w", encoding="utf-8") as fh:
             fh.write(box.text)
-        stubs = [StubServer(f"{p}/{s}", port) for (p, s), port in box.stub_ports.items()]
+        stage = stage or {}
+        stubs = [
+            StubServer(f"{p}/{s}", port, *stage.get(s, (0.0, 200)))
+            for (p, s), port in box.stub_ports.items()
+        ]
         farm = StubFarm(stubs)
         log = Path(tmp) / "haproxy.log"
         with log.open("wb") as errors:
@@ -178,6 +194,8 @@ def run_haproxy(
                 if time.monotonic() > deadline:
                     break
                 observed.sent += 1
+                if progress is not None and observed.sent % 100 == 0:
+                    progress(observed.sent)
                 try:
                     who = _request(port, req, 5.0)
                 except OSError:
@@ -206,7 +224,13 @@ def run_haproxy(
 
 
 def run_nginx(
-    path: str, upstream: str, trace: Trace, *, timeout: float = 60.0
+    path: str,
+    upstream: str,
+    trace: Trace,
+    *,
+    timeout: float = 60.0,
+    stage: Stage | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Observed, Config]:
     """Run a single-file nginx config in the sandbox; also return the rewritten config's
     model, which the simulator must use (ketama hashes the server string as written)."""
@@ -225,7 +249,18 @@ def run_nginx(
         with open(cfg, "w", encoding="utf-8") as fh:
             fh.write(box.text)
         config, _ = parse_nginx([cfg])
-        stubs = [StubServer(f"{u}/{a}", port) for (u, a), port in box.stub_ports.items()]
+        # Stubs are named by their rewritten address; staging names the original one,
+        # and both lists follow the upstream's server order.
+        original, _ = parse_nginx([path])
+        boxed, before = config.pool(upstream), original.pool(upstream)
+        renamed: dict[str, str] = {}
+        if boxed is not None and before is not None:
+            renamed = {b.name: o.name for b, o in zip(boxed.servers, before.servers, strict=False)}
+        stage = stage or {}
+        stubs = [
+            StubServer(f"{u}/{a}", port, *stage.get(renamed.get(a, a), (0.0, 200)))
+            for (u, a), port in box.stub_ports.items()
+        ]
         farm = StubFarm(stubs)
         log = Path(tmp) / "nginx.stderr"
         with log.open("wb") as errors:
@@ -247,6 +282,8 @@ def run_nginx(
                 if time.monotonic() > deadline:
                     break
                 observed.sent += 1
+                if progress is not None and observed.sent % 100 == 0:
+                    progress(observed.sent)
                 try:
                     who = _request(box.port, req, 5.0)
                 except OSError:
