@@ -89,3 +89,21 @@ def test_verify_command_on_nginx(tmp_path: Path) -> None:
     assert by_name["10.9.9.2:80"]["observed_share"] == 1.0
     assert by_name["10.9.9.2:80"]["stats_share"] is None
     assert pool["verdict"] == "fail" and proc.returncode == 1
+
+
+@pytest.mark.native
+def test_two_workers_keep_weighted_shares(tmp_path: Path) -> None:
+    """Two workers run two schedulers; which one accepts is the kernel's choice, so the
+    sequence is not comparable request by request, but the shares still follow weights."""
+    require_nginx()
+    cfg = tmp_path / "nginx.conf"
+    cfg.write_text(CONFIG.format(method="", p1=" weight=5", p2="", p3="", workers=2))
+    trace = loopback_trace(TrafficModel(requests=700, seed=8).generate())
+    observed, config = run_nginx(str(cfg), "app", trace, timeout=30)
+    pool = config.pool("app")
+    assert pool is not None and pool.workers == 2
+    model = simulate(pool, Dialect.NGINX, trace).shares()
+    total = sum(observed.counts.values())
+    for server in pool.servers:
+        got = observed.counts.get(server.name, 0) / total
+        assert got == pytest.approx(model[server.name], abs=0.05), server.name
