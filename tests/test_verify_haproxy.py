@@ -250,3 +250,43 @@ def test_a_staged_failing_server_is_taken_out_by_health_checks(tmp_path: Path) -
     # The 503s fail its health checks within ~200 ms; from then on the others share.
     assert shares["web-02"] < 0.25 and shares["web-01"] > 0.37 and shares["web-03"] > 0.37
     assert pool["verdict"] == "fail"
+
+
+@pytest.mark.native
+@pytest.mark.parametrize(("accept_proxy", "concentrated"), [(False, True), (True, False)])
+def test_source_hash_behind_a_proxy_in_the_real_haproxy(
+    tmp_path: Path, accept_proxy: bool, concentrated: bool
+) -> None:
+    """balance source behind a proxy: one server takes everything, unless the PROXY
+    protocol restores the client address; the model agrees in both cases."""
+    require_haproxy()
+    cfg = tmp_path / "haproxy.cfg"
+    head = HEAD.replace("bind :80", "bind :80 accept-proxy") if accept_proxy else HEAD
+    cfg.write_text(
+        head
+        + "    balance source\n"
+        + "".join(f"    server s{i} 10.9.9.{i}:80\n" for i in range(1, 4))
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lbguard",
+            "verify",
+            "--format",
+            "json",
+            "--behind-proxy",
+            "--requests",
+            "300",
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    (pool,) = json.loads(proc.stdout)["pools"]
+    assert (pool["max_share"] == 1.0) is concentrated
+    assert all(
+        s["observed_share"] == pytest.approx(s["predicted_share"], abs=1e-9)
+        for s in pool["servers"]
+    )

@@ -15,7 +15,7 @@ from lbguard.errors import EXIT_FINDINGS, EXIT_OK, LbguardError
 from lbguard.model import Dialect, Pool
 from lbguard.simulate.engine import simulate
 from lbguard.simulate.predict import server_state
-from lbguard.simulate.traffic import Trace, TrafficModel
+from lbguard.simulate.traffic import Request, Trace, TrafficModel
 
 
 @contextlib.contextmanager
@@ -88,7 +88,13 @@ def verify_pool(
         assert found is not None
         modelled = found
     sent = observed.sent
-    predicted_raw = simulate(modelled, dialect, trace.requests[:sent]).shares() if sent else {}
+    replayed = trace.requests[:sent]
+    if observed.proxy_protocol:
+        # With accept-proxy the balancer's source address is the one the PROXY line names.
+        replayed = [
+            Request(r.header("X-Forwarded-For") or r.client, r.uri, r.headers) for r in replayed
+        ]
+    predicted_raw = simulate(modelled, dialect, replayed).shares() if sent else {}
     # In the nginx sandbox servers carry their stub address; map back by position.
     rename = {m.name: o.name for m, o in zip(modelled.servers, pool.servers, strict=True)}
     predicted = {rename.get(k, k): v for k, v in predicted_raw.items()}
@@ -160,6 +166,12 @@ def verify_pool(
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--traffic", "traffic_log", type=click.Path(), help="Replay an access log.")
 @click.option(
+    "--behind-proxy",
+    is_flag=True,
+    help="Send every request from one proxy address, with X-Forwarded-For (or a PROXY "
+    "protocol line where the bind has accept-proxy) carrying the client.",
+)
+@click.option(
     "--stub",
     "stubs",
     multiple=True,
@@ -178,6 +190,7 @@ def verify_command(
     client_subnets: int,
     seed: int,
     traffic_log: str | None,
+    behind_proxy: bool,
     stubs: tuple[str, ...],
     tolerance: float,
     max_share: float,
@@ -192,7 +205,11 @@ def verify_command(
     from lbguard.simulate.cli import load_configs, traffic_from_log
 
     model = TrafficModel(
-        requests=requests, clients=clients, client_subnets=client_subnets, seed=seed
+        requests=requests,
+        clients=clients,
+        client_subnets=client_subnets,
+        seed=seed,
+        behind_proxy=behind_proxy,
     )
     stage = _parse_stage(stubs)
     replay = None

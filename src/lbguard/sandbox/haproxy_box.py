@@ -144,7 +144,9 @@ def build_sandbox(config: Config, lines: list[str], sandbox_dir: str) -> Sandbox
                 out[idx] = "# lbguard sandbox: " + raw
                 continue
             fe_ports[current_name] = port
-            out[idx] = f"{indent}bind 127.0.0.1:{port}"
+            # The PROXY protocol changes what `src` is; keep it so the test is faithful.
+            proxy = " accept-proxy" if "accept-proxy" in words else ""
+            out[idx] = f"{indent}bind 127.0.0.1:{port}{proxy}"
             continue
         if head in _DROP_PROXY or (head == "http-request" and "lua" in stripped):
             out[idx] = "# lbguard sandbox: " + raw

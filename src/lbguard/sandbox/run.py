@@ -70,13 +70,20 @@ class Observed:
     failed: int = 0
     sent: int = 0
     seconds: float = 0.0
+    proxy_protocol: bool = False
 
 
-def _request(port: int, req: Request, timeout: float) -> str | None:
+def _request(port: int, req: Request, timeout: float, proxy: bool = False) -> str | None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.bind((req.client, 0))
         s.connect(("127.0.0.1", port))
+        if proxy:
+            # A PROXY protocol v1 line carrying the real client, as a load balancer in
+            # front would send it.
+            client = req.header("X-Forwarded-For") or req.client
+            sport = s.getsockname()[1]
+            s.sendall(f"PROXY TCP4 {client} 127.0.0.1 {sport} {port}\r\n".encode())
         head = f"GET {req.uri} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in req.headers)
         s.sendall((head + "Connection: close\r\n\r\n").encode())
         data = b""
@@ -187,6 +194,9 @@ def run_haproxy(
             # The stubs start after the fork: preexec_fn must not run beside threads.
             farm.start()
             port = _entry_port(config, pool, box.frontend_ports)
+            observed.proxy_protocol = any(
+                b.accept_proxy for fe in config.frontends for b in fe.binds
+            )
             _wait_listening(port, proc, time.monotonic() + 5, log)
             started = time.monotonic()
             deadline = started + timeout
@@ -197,7 +207,7 @@ def run_haproxy(
                 if progress is not None and observed.sent % 100 == 0:
                     progress(observed.sent)
                 try:
-                    who = _request(port, req, 5.0)
+                    who = _request(port, req, 5.0, observed.proxy_protocol)
                 except OSError:
                     who = None
                 if who is None:

@@ -49,15 +49,20 @@ class Columns:
     # string need only this much smaller table.
     paths: list[str] = field(default_factory=list)
     path_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # Behind a proxy: the real clients, sent as X-Forwarded-For.
+    forwarded_for: list[str] = field(default_factory=list)
+    real_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def request(self, i: int) -> Request:
+        headers: tuple[tuple[str, str], ...] = (
+            ("Host", self.hosts[int(self.host_ids[i])]),
+            ("X-User", self.users[int(self.user_ids[i])]),
+        )
+        if self.forwarded_for:
+            # Behind a proxy the balancer sees the proxy; the client is in the header.
+            headers = (*headers, ("X-Forwarded-For", self.forwarded_for[int(self.real_ids[i])]))
         return Request(
-            self.clients[int(self.client_ids[i])],
-            self.uris[int(self.uri_ids[i])],
-            (
-                ("Host", self.hosts[int(self.host_ids[i])]),
-                ("X-User", self.users[int(self.user_ids[i])]),
-            ),
+            self.clients[int(self.client_ids[i])], self.uris[int(self.uri_ids[i])], headers
         )
 
 
@@ -152,9 +157,15 @@ class TrafficModel:
     def generate(self) -> Trace:
         rng = np.random.default_rng(self.seed)
         n = self.requests
+        real: list[str] = []
+        real_ids = np.zeros(0, dtype=np.int64)
         if self.behind_proxy:
             clients = ["198.51.100.10"]
             client_ids = np.zeros(n, dtype=np.int64)
+            real = [
+                f"10.{(i % 256) // 256}.{i % 256}.{i // 256 % 254 + 1}" for i in range(self.clients)
+            ]
+            real_ids = rng.integers(0, len(real), size=n)
         else:
             subnets = max(1, min(self.client_subnets, 65536))
             clients = []
@@ -190,6 +201,8 @@ class TrafficModel:
             user_ids,
             paths,
             ranks.astype(np.int64),
+            real,
+            real_ids,
         )
         return Trace(None, self.describe(), columns)
 
