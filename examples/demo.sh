@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the incident this project exists for, told by lbguard itself.
 # A provisioning script wrote a balancer config in which one server took all the
-# traffic. lbguard finds it before deploy.
+# traffic. lbguard finds it before deploy, predicts it, and proves it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LBGUARD=${LBGUARD:-.venv/bin/lbguard}
@@ -9,31 +9,34 @@ export COLUMNS=${COLUMNS:-100}
 
 section() { printf '\n\033[1m== %s ==\033[0m\n\n' "$1"; }
 
-section "1. lbguard check: the config that was deployed on the day of the outage"
+section "1. lbguard check on the provisioning script (WEB3_IP came back empty from the inventory)"
+"$LBGUARD" check --var WEB3_IP= examples/incident/provision-lb.sh
+echo "(exit status $? : the empty variable is named at the script's own line)"
+
+section "2. lbguard check: the config that was deployed on the day of the outage"
 "$LBGUARD" check examples/incident/haproxy.cfg
 echo "(exit status $? : findings at or above 'warning' fail the check)"
 
-section "2. lbguard check: its corrected twin"
+section "3. lbguard check: its corrected twin"
 "$LBGUARD" check examples/incident/haproxy.fixed.cfg
 status=$?
 echo "(exit status $status)"
 [ "$status" -eq 0 ] || { echo "demo: the fixed config should be clean" >&2; exit 1; }
 
-section "3. lbguard simulate: where would the traffic go?"
+section "4. lbguard simulate: where would the traffic go?"
 "$LBGUARD" simulate examples/incident/haproxy.cfg
 echo
 "$LBGUARD" simulate examples/incident/haproxy.fixed.cfg
 echo
 "$LBGUARD" diff examples/incident/haproxy.cfg examples/incident/haproxy.fixed.cfg
 
-section "3b. lbguard verify: the same configs in the real haproxy, on loopback"
+section "5. lbguard verify: the same configs in the real haproxy, on loopback"
 "$LBGUARD" verify --requests 600 examples/incident/haproxy.cfg
 "$LBGUARD" verify --requests 600 examples/incident/haproxy.fixed.cfg
 
-section "4. Machine-readable output for CI (JSON contract, version 1)"
+section "6. Machine-readable output for CI (JSON contract, version 1)"
 "$LBGUARD" check --format json examples/incident/haproxy.cfg | head -n 30
 echo
 
-section "5. lbguard check on the script that wrote it (WEB3_IP came back empty from the inventory)"
-"$LBGUARD" check --var WEB3_IP= examples/incident/provision-lb.sh
-echo "(exit status $? : the empty variable is named at the script's own line)"
+section "Next"
+echo "Rule reference: docs/rules/index.md   Usage: README.md   Try: lbguard explain LBG101"
