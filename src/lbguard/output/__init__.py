@@ -10,6 +10,12 @@ FORMATS = ("text", "json", "sarif", "junit", "github")
 
 
 def render(report: Report, fmt: str, stream: TextIO, *, color: bool | None = None) -> None:
+    """Write `report` to `stream` in format `fmt`.
+
+    Each format is imported only when asked for, so `--format json` in a CI loop does
+    not pay for importing rich. `color` only matters to the text format; None means
+    "colour when the stream is a terminal and NO_COLOR is unset".
+    """
     if fmt == "json":
         from lbguard.output.json_format import render_json
 

@@ -1,4 +1,8 @@
-"""The JSON contract (version 1). Scripts rely on these exact keys; add none silently."""
+"""The JSON contract (version 1). Scripts rely on these exact keys; add none silently.
+
+A new key, even a harmless one, breaks consumers that validate the shape strictly, so
+anything beyond the documented keys needs a new `version`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,11 @@ VERSION = 1
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
+    """One finding as the contract spells it.
+
+    An unknown end (0) becomes the start, so consumers never have to special-case a
+    zero: every finding has a span of at least one character.
+    """
     loc = f.location
     return {
         "code": f.code,

@@ -7,6 +7,7 @@ and diff work on it.
 from __future__ import annotations
 
 import os
+import re
 from typing import TextIO
 
 from rich.console import Console
@@ -17,15 +18,50 @@ from lbguard.report import Report
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 CONTEXT_LINES = 1
+TAB = 4
+DEFAULT_WIDTH = 100
+# Control codes (ESC starts an ANSI sequence, C1 0x9b is a one-byte CSI), lone
+# surrogates and bidi overrides: a config under review, or a message quoting it, could
+# otherwise recolour, rewrite or visually reorder the reader's terminal. rich strips
+# only a few of these. Each becomes one replacement character, so columns still line up.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+
+
+def _safe(text: str) -> str:
+    return _UNSAFE.sub("\ufffd", text)
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _caret(raw: str, f: Finding, width: int) -> Text:
+    """The underline for the finding's span on its first line.
+
+    Columns count characters of the raw line, but the frame shows tabs widened, so both
+    ends are measured on the widened prefix. A span that runs past this line is
+    underlined to the end of it; one past the end of the text gets a single caret.
+    """
+    loc = f.location
+    column = max(loc.column, 1)
+    if loc.end_line > loc.line:
+        end = len(raw)
+    elif loc.end_column:
+        end = loc.end_column
+    else:
+        end = column
+    start = len(raw[: column - 1].expandtabs(TAB))
+    stop = len(raw[: max(end, column)].expandtabs(TAB))
+    caret = Text(f"  {'':>{width}} | ", style="dim")
+    caret.append(" " * start + "^" * max(stop - start, 1), style=_STYLE[f.severity])
+    return caret
+
+
 def frame(lines: list[str], f: Finding) -> list[Text]:
     """The offending line with a line of context each side and a caret under the span."""
     loc = f.location
+    # Sources are split on "\n", so a file ending in a newline has a last empty element
+    # that is not a line of the file.
     count = len(lines) - 1 if lines and lines[-1] == "" else len(lines)
     if not 1 <= loc.line <= count:
         return []
@@ -34,61 +70,68 @@ def frame(lines: list[str], f: Finding) -> list[Text]:
     width = len(str(last))
     out: list[Text] = []
     for n in range(first, last + 1):
-        src = lines[n - 1].rstrip("\r").expandtabs(4) if n != loc.line else lines[n - 1]
+        raw = _safe(lines[n - 1].rstrip("\r\n"))
         row = Text(f"  {n:>{width}} | ", style="dim")
+        row.append(raw.expandtabs(TAB).rstrip())
+        out.append(row)
         if n == loc.line:
-            raw = lines[n - 1].rstrip("\r")
-            row.append(raw.expandtabs(4))
-            out.append(row)
-            # Columns count characters of the raw line; tabs widen to 4 on screen.
-            start = len(raw[: max(loc.column - 1, 0)].expandtabs(4))
-            end_col = loc.end_column if loc.end_line in (0, loc.line) else len(raw)
-            end_col = max(end_col, loc.column)
-            length = max(len(raw[loc.column - 1 : end_col].expandtabs(4)), 1)
-            caret = Text(f"  {'':>{width}} | ", style="dim")
-            caret.append(" " * start + "^" * length, style=_STYLE[f.severity])
-            out.append(caret)
-        else:
-            row.append(src.rstrip())
-            out.append(row)
+            out.append(_caret(raw, f, width))
     return out
+
+
+def _width() -> int:
+    try:
+        return max(int(os.environ.get("COLUMNS", "")), 20)
+    except ValueError:
+        return DEFAULT_WIDTH
+
+
+def _wants_color(stream: TextIO) -> bool:
+    if "NO_COLOR" in os.environ:
+        return False
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except ValueError:  # a closed stream
+        return False
+
+
+def summary_line(report: Report) -> str:
+    s = report.summary()
+    files = _plural(s["files"], "file")
+    if not report.findings:
+        return f"No problems found in {files}."
+    return (
+        f"Found {_plural(s['errors'], 'error')}, {_plural(s['warnings'], 'warning')}, "
+        f"{_plural(s['infos'], 'info')} in {files}."
+    )
 
 
 def render_text(report: Report, stream: TextIO, *, color: bool | None = None) -> None:
     if color is None:
-        color = stream.isatty() and "NO_COLOR" not in os.environ
+        color = _wants_color(stream)
     console = Console(
         file=stream,
         force_terminal=color,
         no_color=not color,
         highlight=False,
         soft_wrap=True,
-        width=int(os.environ.get("COLUMNS", "100") or 100),
+        width=_width(),
     )
     for notice in report.notices:
-        console.print(Text(notice))
+        console.print(Text(_safe(notice)))
     for f in report.findings:
         loc = f.location
-        head = Text(f"{loc.path}:{loc.line}:{loc.column}: ", style="bold")
+        head = Text(f"{_safe(str(loc))}: ", style="bold")
         head.append(f.severity.label, style=_STYLE[f.severity])
         head.append(f" {f.code} ", style="bold")
         head.append(f"[{f.rule}] ", style="dim")
-        head.append(f.message)
+        head.append(_safe(f.message))
         console.print(head)
         for row in frame(list(report.sources.get(loc.path, ())), f):
             console.print(row)
         if f.fix:
-            console.print(Text(f"  = fix: {f.fix}", style="green"))
+            console.print(Text(f"  = fix: {_safe(f.fix)}", style="green"))
         console.print()
-    s = report.summary()
-    files = _plural(s["files"], "file")
-    if not report.findings:
-        console.print(Text(f"No problems found in {files}.", style="bold green"))
-        return
-    console.print(
-        Text(
-            f"Found {_plural(s['errors'], 'error')}, {_plural(s['warnings'], 'warning')} and "
-            f"{_plural(s['infos'], 'info')} in {files}.",
-            style="bold",
-        )
-    )
+    style = "bold" if report.findings else "bold green"
+    console.print(Text(summary_line(report), style=style))
