@@ -16,8 +16,30 @@ from lbguard.model import Dialect
 FORMATS = ("text", "json", "sarif", "junit", "github")
 
 
+# Commands whose modules pull in numpy or polars: imported only when they run, so
+# `lbguard check` does not pay for them at start-up.
+_LAZY = {
+    "simulate": ("lbguard.simulate.cli", "simulate_command"),
+    "diff": ("lbguard.simulate.cli", "diff_command"),
+    "verify": ("lbguard.sandbox.cli", "verify_command"),
+}
+
+
 class _Group(click.Group):
     """Turns every LbguardError into one line on stderr and exit 2, never a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _LAZY:
+            import importlib
+
+            module, attr = _LAZY[cmd_name]
+            command = getattr(importlib.import_module(module), attr)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -218,16 +240,3 @@ def run() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     run()
-
-
-def _register() -> None:
-    """Commands that live with their subsystem, added here so `main` stays the one entry."""
-    from lbguard.sandbox.cli import verify_command
-    from lbguard.simulate.cli import diff_command, simulate_command
-
-    main.add_command(simulate_command)
-    main.add_command(diff_command)
-    main.add_command(verify_command)
-
-
-_register()
