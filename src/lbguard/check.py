@@ -7,7 +7,7 @@ every entry point (CLI, pre-commit, audits) gets the same verdict for the same f
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from lbguard import redact, suppress
@@ -188,10 +188,17 @@ def check_paths(
     context: str | None = None,
     prefix: str | None = None,
     script_inputs: ScriptInputs | None = None,
+    on_config: ConfigHook | None = None,
 ) -> Report:
+    """Check `paths`; `on_config` also sees each parsed config with its own findings."""
     with without_gc():
         units = plan_units(paths, dialect, merge)
-        return _check_units(units, settings, native, context, prefix, script_inputs)
+        return _check_units(units, settings, native, context, prefix, script_inputs, on_config)
+
+
+# Called once per parsed config (not for scripts) with its redacted findings; audits
+# and baselines use it to read the same model and verdict that `check` reports.
+ConfigHook = Callable[[Unit, Config, list[Finding]], None]
 
 
 def _check_units(
@@ -201,6 +208,7 @@ def _check_units(
     context: str | None,
     prefix: str | None,
     script_inputs: ScriptInputs | None = None,
+    on_config: ConfigHook | None = None,
 ) -> Report:
     findings: list[Finding] = []
     sources: dict[str, list[str]] = {}
@@ -234,7 +242,10 @@ def _check_units(
         kept.extend(sup_problems)
         kept.extend(unused)
         secrets = redact.secret_words(config)
-        findings.extend(redact.redact_findings(kept, secrets))
+        redacted = redact.redact_findings(kept, secrets)
+        findings.extend(redacted)
+        if on_config is not None:
+            on_config(unit, config, redacted)
         for path, lines in parsed.sources.items():
             sources[path] = redact.redact_lines(lines, secrets)
         for f in config.files:
