@@ -1,0 +1,226 @@
+"""The approved state of a balancer config, as plain JSON-able data read from the model.
+
+A baseline must compare equal across edits that do not change behaviour (comments,
+whitespace, reordering sections), so it holds what the model says, never the text:
+pools, servers, weights, flags, algorithm and hash key, timeouts, checks, maxconn,
+the check findings and the predicted shares. File contents appear only as SHA-256
+hashes, taken after secrets are masked, so neither the trail nor the baseline table
+ever holds a password, and the same file always hashes the same way.
+
+The pool state keeps exactly what the simulator reads (server ids, hash-type and
+balance arguments), so `to_pool` can rebuild a model pool from a stored baseline and
+drift can measure what each change does to traffic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from lbguard import redact
+from lbguard.errors import ConfigReadError
+from lbguard.findings import Finding
+from lbguard.model import (
+    Balance,
+    Config,
+    Dialect,
+    Directive,
+    HealthCheck,
+    Location,
+    Pool,
+    Server,
+    Setting,
+)
+from lbguard.store.canonical import canonical_json
+
+# Directives the simulator reads from `Pool.directives`; kept so `to_pool` is faithful.
+_SIM_DIRECTIVES = frozenset({"hash-type", "balance"})
+# Pool-level connection limits, by dialect keyword.
+_POOL_LIMITS = frozenset({"fullconn", "maxconn", "keepalive"})
+_NOWHERE = Location("<baseline>", 1)
+
+
+def state_hash(state: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(state).encode("utf-8")).hexdigest()
+
+
+def server_state(server: Server) -> dict[str, Any]:
+    """One server's traffic-relevant settings; `drain` is weight 0 (takes no new traffic)."""
+    return {
+        "name": server.name,
+        "address": server.endpoint,
+        "weight": server.weight,
+        "backup": server.backup,
+        "disabled": server.disabled,
+        "drain": server.weight == 0 and not server.disabled,
+        "check": server.check or server.agent_check,
+        "maxconn": server.maxconn,
+        "maxqueue": server.maxqueue,
+        "slowstart": server.slowstart,
+        "max_fails": server.max_fails,
+        "id": server.option("id"),
+    }
+
+
+def pool_state(pool: Pool, dialect: Dialect, shares: Mapping[str, float]) -> dict[str, Any]:
+    b = pool.balance
+    limits = {
+        d.name: " ".join(d.args)
+        for d in pool.directives
+        if d.name in _POOL_LIMITS and d.inherited_from is None
+    }
+    return {
+        "kind": pool.kind,
+        "mode": pool.mode,
+        "balance": {
+            "algorithm": b.algorithm,
+            "args": list(b.args),
+            "key": b.key,
+            "hash_type": b.hash_type,
+            "hash_function": b.hash_function,
+            "avalanche": b.avalanche,
+            "hash_balance_factor": b.hash_balance_factor,
+        },
+        "sim_directives": [[d.name, *d.args] for d in pool.directives if d.name in _SIM_DIRECTIVES],
+        "health": {"kind": pool.health.kind, "path": pool.health.path},
+        "timeouts": {name: s.value for name, s in sorted(pool.timeouts.items())},
+        "flags": {name: s.value for name, s in sorted(pool.flags.items())},
+        "limits": limits,
+        "persistence": sorted(p.kind for p in pool.persistence),
+        "workers": pool.workers,
+        "servers": [server_state(s) for s in pool.servers],
+        "predicted": {name: round(v, 6) for name, v in shares.items()},
+        "dialect": dialect.value,
+    }
+
+
+def to_pool(name: str, state: Mapping[str, Any]) -> Pool:
+    """A model pool rebuilt from `pool_state`, faithful for everything the simulator reads."""
+    b = state["balance"]
+    servers = []
+    for s in state["servers"]:
+        host, port = _split_endpoint(s["address"])
+        options: tuple[tuple[str, str | None], ...] = (("id", s["id"]),) if s.get("id") else ()
+        servers.append(
+            Server(
+                name=s["name"],
+                address=host,
+                port=port,
+                location=_NOWHERE,
+                weight=s["weight"],
+                backup=s["backup"],
+                disabled=s["disabled"],
+                check=s["check"],
+                maxconn=s["maxconn"],
+                maxqueue=s["maxqueue"],
+                slowstart=s["slowstart"],
+                options=options,
+                max_fails=s.get("max_fails"),
+            )
+        )
+    directives = tuple(
+        Directive(d[0], tuple(d[1:]), _NOWHERE) for d in state.get("sim_directives", [])
+    )
+    flags = {k: Setting(v, _NOWHERE) for k, v in state.get("flags", {}).items()}
+    return Pool(
+        name=name,
+        kind=state["kind"],
+        location=_NOWHERE,
+        balance=Balance(
+            algorithm=b["algorithm"],
+            args=tuple(b["args"]),
+            key=b["key"],
+            hash_type=b["hash_type"],
+            hash_function=b["hash_function"],
+            avalanche=b["avalanche"],
+            hash_balance_factor=b["hash_balance_factor"],
+        ),
+        servers=tuple(servers),
+        mode=state["mode"],
+        health=HealthCheck(state["health"]["kind"], None, state["health"]["path"]),
+        flags=MappingProxyType(flags),
+        directives=directives,
+        workers=state["workers"],
+    )
+
+
+def _split_endpoint(endpoint: str) -> tuple[str | None, int | None]:
+    if endpoint.startswith("["):
+        host, _, rest = endpoint[1:].partition("]")
+        port = rest.lstrip(":")
+        return host, int(port) if port.isdigit() else None
+    host, sep, port = endpoint.rpartition(":")
+    if sep and port.isdigit() and ":" not in host:
+        return host or None, int(port)
+    return endpoint or None, None
+
+
+def finding_state(f: Finding) -> dict[str, Any]:
+    """A check finding (the JSON contract's shape) with a line-independent fingerprint,
+    so moving code around is not a 'new' finding."""
+    from lbguard.output.json_format import finding_dict
+
+    ident = canonical_json([f.code, f.location.path, list(f.context), f.message])
+    return {"fingerprint": hashlib.sha256(ident.encode()).hexdigest()[:16], **finding_dict(f)}
+
+
+def file_hashes(config: Config) -> dict[str, str]:
+    """SHA-256 of every file the config read (includes too), with secrets masked first."""
+    secrets = redact.secret_words(config)
+    out: dict[str, str] = {}
+    for f in config.files:
+        try:
+            data = _read_bytes(f.path)
+        except ConfigReadError:
+            out[os.path.realpath(f.path)] = "unreadable"
+            continue
+        if secrets:
+            text = data.decode("utf-8", "replace")
+            data = "\n".join(redact.redact_lines(text.split("\n"), secrets)).encode("utf-8")
+        out[os.path.realpath(f.path)] = hashlib.sha256(data).hexdigest()
+    return out
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise ConfigReadError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+@dataclass
+class ConfigState:
+    """One config's normalised state plus the model it came from (not stored)."""
+
+    key: str
+    state: dict[str, Any]
+    config: Config
+
+
+def config_state(
+    key: str, paths: Sequence[str], config: Config, findings: Iterable[Finding]
+) -> ConfigState:
+    """The normalised, secret-free state of one parsed config."""
+    from lbguard.simulate.predict import predict
+
+    pools: dict[str, Any] = {}
+    for pool in config.pools:
+        if pool.name in pools:
+            continue  # a redefinition is a check finding; the first one is what runs
+        shares = predict(pool, config.dialect).predicted if pool.servers else {}
+        pools[pool.name] = pool_state(pool, config.dialect, shares)
+    state = {
+        "dialect": config.dialect.value,
+        "paths": list(paths),
+        "files": file_hashes(config),
+        "pools": pools,
+        "findings": sorted(
+            (finding_state(f) for f in findings), key=lambda d: (d["path"], d["line"], d["code"])
+        ),
+    }
+    return ConfigState(key, state, config)
