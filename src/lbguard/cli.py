@@ -22,6 +22,11 @@ _LAZY = {
     "simulate": ("lbguard.simulate.cli", "simulate_command"),
     "diff": ("lbguard.simulate.cli", "diff_command"),
     "verify": ("lbguard.sandbox.cli", "verify_command"),
+    "audit": ("lbguard.audit.cli", "audit_command"),
+    "baseline": ("lbguard.audit.cli", "baseline_command"),
+    "trail": ("lbguard.audit.cli", "trail_command"),
+    "timeline": ("lbguard.audit.cli", "timeline_command"),
+    "postmortem": ("lbguard.audit.cli", "postmortem_command"),
 }
 
 

@@ -17,6 +17,35 @@ from lbguard.findings import Severity
 from lbguard.rules import RULES, rule_by_key
 
 
+class CriticalFile(BaseModel):
+    """`[[audit.files]]`: a critical file (or glob) that audits hash and validate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(description="file path or glob (`**` allowed)")
+    validator: tuple[str, ...] = Field(
+        (), description="command run without a shell; '{}' is replaced by the file's path"
+    )
+    timeout: float = Field(30.0, gt=0, description="seconds the validator may run")
+
+    @field_validator("validator", mode="before")
+    @classmethod
+    def _argv(cls, value: object) -> object:
+        if isinstance(value, str):
+            import shlex
+
+            return tuple(shlex.split(value))
+        return value
+
+
+class AuditSettings(BaseModel):
+    """`[audit]`: what `lbguard audit` checks besides the balancer configs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    files: tuple[CriticalFile, ...] = Field((), description="other critical configs to audit")
+
+
 class Settings(BaseModel):
     """Validated settings. Field names use dashes in TOML (`fail-on`)."""
 
@@ -35,6 +64,9 @@ class Settings(BaseModel):
     )
     rules: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-rule options and 'severity', keyed by code or name"
+    )
+    audit: AuditSettings = Field(
+        default_factory=lambda: AuditSettings.model_validate({}), description="lbguard audit"
     )
 
     @field_validator("fail_on")
