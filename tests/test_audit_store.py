@@ -7,6 +7,7 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -183,13 +184,19 @@ def _count(store_url: str) -> tuple[int, int]:
         return int(rows), store.verify().checked
 
 
-def test_locked_store_writes_no_partial_baseline(tmp_path: Path) -> None:
+def _one_baseline(tmp_path: Path) -> tuple[Path, str, dict[str, Any]]:
+    """A SQLite store holding one approved baseline, and the state it approved."""
     db = tmp_path / "lbguard.db"
     url = f"sqlite:///{db}"
     (st,) = read_states([_config(tmp_path)], SETTINGS, native=False)
     state = approved_state([st], SETTINGS)
     with open_store(url) as store:
         approve(store, state, "first")
+    return db, url, state
+
+
+def test_locked_store_writes_no_partial_baseline(tmp_path: Path) -> None:
+    db, url, state = _one_baseline(tmp_path)
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
@@ -204,12 +211,7 @@ def test_locked_store_writes_no_partial_baseline(tmp_path: Path) -> None:
 
 
 def test_full_store_writes_no_partial_baseline(tmp_path: Path) -> None:
-    db = tmp_path / "lbguard.db"
-    url = f"sqlite:///{db}"
-    (st,) = read_states([_config(tmp_path)], SETTINGS, native=False)
-    state = approved_state([st], SETTINGS)
-    with open_store(url) as store:
-        approve(store, state, "first")
+    db, url, state = _one_baseline(tmp_path)
     with sqlite3.connect(db) as raw:
         pages = raw.execute("PRAGMA page_count").fetchone()[0]
     big = dict(state, padding="x" * 300_000)
