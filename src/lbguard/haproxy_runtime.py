@@ -79,6 +79,7 @@ class RuntimeClient:
 
     def _connect(self) -> socket.socket:
         ep = self.endpoint
+        sock: socket.socket | None = None
         try:
             if ep.path is not None:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -88,17 +89,11 @@ class RuntimeClient:
                 assert ep.host is not None and ep.port is not None
                 sock = socket.create_connection((ep.host, ep.port), timeout=self.timeout)
                 sock.settimeout(self.timeout)
-        except FileNotFoundError:
-            raise RuntimeAPIError(f"{ep}: no such socket; is HAProxy running?") from None
-        except PermissionError:
-            raise RuntimeAPIError(f"{ep}: permission denied on the stats socket") from None
-        except ConnectionRefusedError:
-            raise RuntimeAPIError(f"{ep}: connection refused; is HAProxy running?") from None
-        except TimeoutError:
-            raise RuntimeAPIError(f"{ep}: no answer within {self.timeout:g} s") from None
+            return sock
         except OSError as exc:
-            raise RuntimeAPIError(f"{ep}: cannot connect ({exc.strerror or exc})") from None
-        return sock
+            if sock is not None:
+                sock.close()
+            raise RuntimeAPIError(f"{ep}: {_connect_problem(exc, self.timeout)}") from None
 
     def command(self, command: str) -> str:
         """The full answer to one command, as text."""
@@ -139,6 +134,18 @@ class RuntimeClient:
 
     def show_info(self) -> dict[str, str]:
         return parse_info(self.command("show info"))
+
+
+def _connect_problem(exc: OSError, timeout: float) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such socket; is HAProxy running?"
+    if isinstance(exc, PermissionError):
+        return "permission denied on the stats socket"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused; is HAProxy running?"
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    return f"cannot connect ({exc.strerror or exc})"
 
 
 def parse_stat_csv(text: str) -> list[dict[str, str]]:
