@@ -201,3 +201,15 @@ def test_audit_daemon_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         assert s.verify().ok
         since = datetime.now(UTC) - timedelta(hours=1)
         assert all(r.body["failed"] for r in s.records(kinds=["audit"], since=since))
+
+
+def test_check_record_puts_check_runs_on_the_timeline(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'lbguard.db'}"
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text("backend app\n    server a 10.0.0.1:80\n    server b :80\n")
+    result = _lbg(store, "check", "--no-native", "--record", str(cfg))
+    assert result.exit_code == 1
+    doc = json.loads(_lbg(store, "timeline", "--since", "5m", "--format", "json").output)
+    (event,) = doc["events"]
+    assert event["kind"] == "check" and event["bad"] and "check FAILED: 1 errors" in event["event"]
+    assert doc["first_bad_seq"] == 1

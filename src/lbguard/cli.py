@@ -128,6 +128,7 @@ def main() -> None:
     is_flag=True,
     help="Templates: an undefined Jinja2 variable is an error (StrictUndefined).",
 )
+@click.option("--record", is_flag=True, help="Append the result to the trail (lbguard timeline).")
 def check(
     paths: tuple[str, ...],
     dialect: str | None,
@@ -143,6 +144,7 @@ def check(
     var_args: tuple[str, ...],
     vars_files: tuple[str, ...],
     strict_undefined: bool,
+    record: bool,
 ) -> None:
     """Check load-balancer configs for syntax errors and traffic-concentrating mistakes.
 
@@ -171,6 +173,10 @@ def check(
         click.echo(f"lbguard: {notice}", err=True)
     report.notices.clear()
     _emit(lambda stream: render(report, fmt, stream), output)
+    if record:
+        from lbguard.audit.recording import record_check
+
+        record_check(report, threshold, settings)
     sys.exit(EXIT_FINDINGS if report.failed(threshold) else EXIT_OK)
 
 

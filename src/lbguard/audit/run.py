@@ -18,6 +18,7 @@ from lbguard.audit.baselines import Baseline, latest_for, load
 from lbguard.audit.drift import config_drift
 from lbguard.audit.findings import AuditFinding, Kind
 from lbguard.audit.normalise import ConfigState, config_state, state_hash
+from lbguard.audit.recording import RECORDED_FINDINGS
 from lbguard.errors import ConfigReadError
 from lbguard.findings import Finding, Severity
 from lbguard.model import Config, Dialect
@@ -27,8 +28,6 @@ from lbguard.store import Store
 from lbguard.store.canonical import utcnow
 
 STATE_VERSION = 1
-# Findings kept in an "audit" trail record; the counts always cover all of them.
-RECORDED_FINDINGS = 100
 
 
 def config_key(path: str) -> str:
