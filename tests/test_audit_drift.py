@@ -9,7 +9,7 @@ import pytest
 
 from lbguard.audit.drift import config_drift, share_shift
 from lbguard.audit.findings import Kind
-from lbguard.audit.normalise import state_hash, to_pool
+from lbguard.audit.normalise import state_hash, to_pool, unpack_pool
 from lbguard.audit.run import new_findings, read_states
 from lbguard.model import Dialect
 from lbguard.settings import Settings
@@ -191,7 +191,7 @@ def test_hashing_pool_reports_keys_remapped(tmp_path: Path) -> None:
 def test_rebuilt_pool_predicts_what_the_parsed_pool_predicts(tmp_path: Path) -> None:
     state, config = _state(tmp_path, BASE)
     for pool in config.pools:  # type: ignore[attr-defined]
-        rebuilt = to_pool(pool.name, state["pools"][pool.name])
+        rebuilt = to_pool(pool.name, unpack_pool(state["pools"][pool.name], state["server_fields"]))
         got = predict(rebuilt, Dialect.HAPROXY).predicted
         want = predict(pool, Dialect.HAPROXY).predicted
         assert share_shift(got, want) < 1e-9

@@ -91,7 +91,7 @@ def test_edited_baseline_row_is_caught(store_url: str, tmp_path: Path) -> None:
     with open_store(store_url) as store, store.engine.begin() as conn:
         conn.execute(
             text("UPDATE baselines SET state = replace(state, :a, :b)"),
-            {"a": '"weight":1', "b": '"weight":9'},
+            {"a": '"web-02"', "b": '"web-09"'},
         )
     _one_line_error(lbg(store_url, "baseline", "show", "1"), "was edited")
     _one_line_error(lbg(store_url, "audit", "--no-native", cfg), "was edited")

@@ -53,6 +53,7 @@ class BaselineInfo:
 @dataclass(frozen=True)
 class Baseline:
     info: BaselineInfo
+    # Servers are rows of `server_fields`; `normalise.unpack` gives one object each.
     state: dict[str, Any]
 
 

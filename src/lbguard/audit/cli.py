@@ -139,11 +139,13 @@ def show_command(
 ) -> None:
     """One baseline: its pools, servers, predicted shares, findings and file hashes."""
     from lbguard.audit.baselines import load
+    from lbguard.audit.normalise import unpack
 
     _, store = _open(store_url, settings_path)
     with store:
         baseline = load(store, baseline_id)
     info = baseline.info
+    state = unpack(baseline.state)
     if fmt == "json":
         doc = {
             "id": info.id,
@@ -151,7 +153,7 @@ def show_command(
             "note": info.note,
             "state_sha256": info.state_sha256,
             "trail_seq": info.trail_seq,
-            "state": baseline.state,
+            "state": state,
         }
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
@@ -159,7 +161,7 @@ def show_command(
     if info.note:
         click.echo(f"note: {info.note}")
     click.echo(f"state sha256: {info.state_sha256} (trail record #{info.trail_seq})")
-    for key, cfg in baseline.state.get("configs", {}).items():
+    for key, cfg in state.get("configs", {}).items():
         click.echo(f"\n{key} ({cfg['dialect']})")
         for path, digest in cfg["files"].items():
             click.echo(f"  file {path}  sha256 {digest}")
@@ -176,7 +178,7 @@ def show_command(
                 )
         for f in cfg["findings"]:
             click.echo(f"  finding {f['severity']} {f['code']} {f['message']}")
-    for path, digest in baseline.state.get("critical", {}).items():
+    for path, digest in state.get("critical", {}).items():
         click.echo(f"critical file {path}  sha256 {digest}")
 
 

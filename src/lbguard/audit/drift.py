@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from lbguard.audit.findings import AuditFinding, Kind
-from lbguard.audit.normalise import to_pool
+from lbguard.audit.normalise import to_pool, unpack_pool
 from lbguard.findings import Severity
-from lbguard.model import Config, Dialect
+from lbguard.model import Config, Dialect, Pool
 
 PoolState = dict[str, Any]
 # Server settings compared one by one; `drain` follows from weight and is not repeated.
@@ -234,6 +234,11 @@ def config_drift(
             )
         ]
     dialect = Dialect(new["dialect"])
+    old_fields = old.get("server_fields")
+    new_fields = new.get("server_fields")
+    model_pools: dict[str, Pool] = {}
+    for p in config.pools:
+        model_pools.setdefault(p.name, p)
     out: list[AuditFinding] = []
     for name in old["pools"]:
         if name not in new["pools"]:
@@ -252,10 +257,16 @@ def config_drift(
                 )
             )
     for name, state in new["pools"].items():
-        model_pool = config.pool(name)
+        model_pool = model_pools.get(name)
         path = model_pool.location.path if model_pool else key
         line = model_pool.location.line if model_pool else None
         before = old["pools"].get(name)
+        if before is not None and old_fields == new_fields and before == state:
+            continue  # compared as rows, without building an object per server
+        if before is not None and old_fields is not None:
+            before = unpack_pool(before, old_fields)
+        if new_fields is not None:
+            state = unpack_pool(state, new_fields)
         if before is None:
             out.append(
                 AuditFinding(

@@ -26,6 +26,7 @@ from lbguard.settings import Settings
 from lbguard.sources import read_source
 from lbguard.store import Store
 from lbguard.store.canonical import utcnow
+from lbguard.util import without_gc
 
 STATE_VERSION = 1
 
@@ -170,6 +171,24 @@ def run_audit(
     dialect: Dialect | None = None,
 ) -> AuditReport:
     """Audit `paths` against their approved baselines (or baseline `baseline_id`)."""
+    # The model and the baseline are large and acyclic: collector passes over them
+    # while the baseline's JSON is decoded would cost more than the decoding itself.
+    with without_gc():
+        return _run_audit(
+            paths, settings, store, baseline_id, haproxy_stats, native, post_deploy, dialect
+        )
+
+
+def _run_audit(
+    paths: Sequence[str],
+    settings: Settings,
+    store: Store,
+    baseline_id: int | None,
+    haproxy_stats: str | None,
+    native: bool,
+    post_deploy: bool,
+    dialect: Dialect | None,
+) -> AuditReport:
     readable, findings = _readable(paths)
     states = read_states(readable, settings, native=native, dialect=dialect) if readable else []
     chosen: Baseline | None = load(store, baseline_id) if baseline_id is not None else None
