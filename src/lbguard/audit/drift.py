@@ -16,24 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from lbguard.audit.findings import AuditFinding, Kind
-from lbguard.audit.normalise import to_pool, unpack_pool
+from lbguard.audit.normalise import SERVER_FIELDS, to_pool, unpack_pool
 from lbguard.findings import Severity
 from lbguard.model import Config, Dialect, Pool
 
 PoolState = dict[str, Any]
 # Server settings compared one by one; `drain` follows from weight and is not repeated.
-_SERVER_FIELDS = (
-    "address",
-    "weight",
-    "backup",
-    "disabled",
-    "check",
-    "maxconn",
-    "maxqueue",
-    "slowstart",
-    "max_fails",
-    "id",
-)
+_SERVER_FIELDS = tuple(f for f in SERVER_FIELDS if f not in ("name", "drain"))
 _FLAG_FIELDS = {"backup", "disabled"}
 _BALANCE_LABELS = (
     ("algorithm", "algorithm"),
