@@ -83,7 +83,9 @@ def main() -> int:
         )
         print(f"lbguard baseline approve   : {time.perf_counter() - start:6.2f} s (once)")
         os.environ["LBGUARD_STORE"] = env["LBGUARD_STORE"]
-        check, _ = best_of([lbguard, "check", "--no-native", "--format", "json", str(cfg)], args.repeat)
+        check, _ = best_of(
+            [lbguard, "check", "--no-native", "--format", "json", str(cfg)], args.repeat
+        )
         audit, code = best_of(
             [lbguard, "audit", "--no-native", "--format", "json", str(cfg)], args.repeat
         )
