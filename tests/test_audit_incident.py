@@ -165,14 +165,15 @@ def test_postmortem_of_a_quiet_window_says_so(tmp_path: Path) -> None:
     assert _lbg(store, "timeline", "--since", "1h", "--until", "2h").exit_code == 2
 
 
-def test_audit_daemon_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+def _daemon(tmp_path: Path, *extra: str) -> list[dict[str, object]]:
+    """Run `audit --every 1s` until two audits are recorded, SIGTERM it, return them."""
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text("backend app\n    server a 10.0.0.1:80\n    server b 10.0.0.2:80\n")
     db = tmp_path / "lbguard.db"
     env = dict(os.environ, LBGUARD_STORE=f"sqlite:///{db}")
     lbguard = str(Path(sys.executable).parent / "lbguard")
     proc = subprocess.Popen(
-        [lbguard, "audit", "--no-native", "--every", "1s", "--format", "json", str(cfg)],
+        [lbguard, "audit", "--no-native", "--every", "1s", "--format", "json", *extra, str(cfg)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -200,7 +201,18 @@ def test_audit_daemon_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{db}") as s:
         assert s.verify().ok
         since = datetime.now(UTC) - timedelta(hours=1)
-        assert all(r.body["failed"] for r in s.records(kinds=["audit"], since=since))
+        return [r.body for r in s.records(kinds=["audit"], since=since)]
+
+
+def test_audit_daemon_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    bodies = _daemon(tmp_path)
+    assert all(b["failed"] and "error" not in b for b in bodies)  # no baseline: drift
+
+
+def test_audit_daemon_records_failed_cycles_and_carries_on(tmp_path: Path) -> None:
+    bodies = _daemon(tmp_path, "--haproxy-stats", f"unix:{tmp_path / 'gone.sock'}")
+    assert len(bodies) >= 2
+    assert all("no such socket" in str(b["error"]) for b in bodies)
 
 
 def test_check_record_puts_check_runs_on_the_timeline(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from lbguard.errors import EXIT_FINDINGS, EXIT_OK, LbguardError
 from lbguard.findings import Severity
 from lbguard.model import Dialect
 from lbguard.settings import Settings
-from lbguard.store import Store
+from lbguard.store import Store, StoreError
 
 _store_option = click.option(
     "--store",
@@ -242,16 +242,24 @@ def audit_command(
     threshold = Severity.parse(fail_on) if fail_on else settings.severity_threshold()
 
     def once() -> bool:
-        report = run_audit(
-            configs,
-            settings,
-            store,
-            baseline_id=baseline_id,
-            haproxy_stats=haproxy_stats,
-            native=not no_native,
-            post_deploy=post_deploy,
-            dialect=Dialect(dialect) if dialect else None,
-        )
+        try:
+            report = run_audit(
+                configs,
+                settings,
+                store,
+                baseline_id=baseline_id,
+                haproxy_stats=haproxy_stats,
+                native=not no_native,
+                post_deploy=post_deploy,
+                dialect=Dialect(dialect) if dialect else None,
+            )
+        except StoreError:
+            raise
+        except LbguardError as exc:
+            if record or every:  # an audit that could not run is on the record too
+                body = {"failed": True, "error": exc.message, "configs": list(configs)}
+                store.append("audit", body, subject=" ".join(configs))
+            raise
         failed = report.failed(threshold)
         if record or every:
             store.append("audit", report.record_body(threshold), subject=" ".join(report.configs))

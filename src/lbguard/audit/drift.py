@@ -194,7 +194,9 @@ def _message(change: Change, kind: str) -> str:
     elif change.what == "server removed":
         text = f"{where}: server removed (was {change.before})"
     elif change.what in _FLAG_FIELDS:
-        text = f"{where}: {change.what} {_show(change.before)} -> {_show(change.after)}"
+        # nginx calls a disabled upstream server `down`.
+        flag = "down" if change.what == "disabled" and kind == "upstream" else change.what
+        text = f"{where}: {flag} {_show(change.before)} -> {_show(change.after)}"
     elif change.what == "weight" and change.after == 0:
         text = f"{where}: weight {change.before} -> 0 (drained)"
     else:

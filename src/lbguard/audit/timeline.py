@@ -75,6 +75,8 @@ def describe(record: TrailRecord) -> tuple[str, bool]:
             False,
         )
     if kind == "audit":
+        if b.get("error"):
+            return f"audit could not run: {b['error']}", True
         failed = bool(b.get("failed"))
         summary = b.get("summary") or {}
         counts = _counts({k.value: summary.get(k.value, 0) for k in Kind})
