@@ -224,3 +224,19 @@ def test_full_store_writes_no_partial_baseline(tmp_path: Path) -> None:
     assert _count(url) == (1, 1)
     with open_store(url) as store:
         assert store.verify().ok
+
+
+def test_hashes_survive_secret_looking_paths(tmp_path: Path) -> None:
+    """The trail masks values under secret-looking keys; paths are never keys."""
+    folder = tmp_path / "secrets-auth"
+    folder.mkdir()
+    cfg = _config(folder)
+    store = f"sqlite:///{tmp_path / 'lbguard.db'}"
+    assert lbg(store, "baseline", "approve", "--no-native", cfg).exit_code == 0
+    assert lbg(store, "audit", "--no-native", "--record", cfg).exit_code == 0
+    with open_store(store) as s:
+        baseline, audit = (r.body for r in s.records())
+    (entry,) = baseline["files"]
+    assert entry["path"] == str(Path(cfg).resolve()) and len(entry["sha256"]) == 64
+    (state,) = audit["states"]
+    assert len(state["sha256"]) == 64

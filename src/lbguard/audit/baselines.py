@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -57,6 +57,12 @@ class Baseline:
     state: dict[str, Any]
 
 
+def hash_list(items: Iterable[tuple[str, str]], name: str = "path") -> list[dict[str, str]]:
+    """Hashes keyed by path as a list, not a mapping: the trail masks values whose key
+    looks secret, and a path such as `/etc/haproxy/secrets.cfg` must not hide its hash."""
+    return [{name: path, "sha256": digest} for path, digest in items]
+
+
 def summary(state: Mapping[str, Any]) -> dict[str, Any]:
     """What the trail record says about a baseline: counts and file hashes, not the state."""
     configs = state.get("configs", {})
@@ -64,8 +70,8 @@ def summary(state: Mapping[str, Any]) -> dict[str, Any]:
         "pools": sum(len(c["pools"]) for c in configs.values()),
         "servers": sum(len(p["servers"]) for c in configs.values() for p in c["pools"].values()),
         "findings": sum(len(c["findings"]) for c in configs.values()),
-        "files": {path: h for c in configs.values() for path, h in c["files"].items()},
-        "critical": dict(state.get("critical", {})),
+        "files": hash_list(f for c in configs.values() for f in c["files"].items()),
+        "critical": hash_list(state.get("critical", {}).items()),
     }
 
 

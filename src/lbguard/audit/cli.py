@@ -360,7 +360,6 @@ def mark_command(
 
 def _deploy_drift(configs: tuple[str, ...], settings: Settings, store: Store) -> dict[str, Any]:
     from lbguard.audit.findings import Kind
-    from lbguard.audit.normalise import state_hash
     from lbguard.audit.run import run_audit
 
     report = run_audit(configs, settings, store, native=False)
@@ -370,7 +369,7 @@ def _deploy_drift(configs: tuple[str, ...], settings: Settings, store: Store) ->
         "baselines": report.baselines,
         "drift": drift[:50],
         "drift_total": len(drift),
-        "states": {s.key: state_hash(s.state) for s in report.states},
+        "states": report.state_hashes(),
     }
 
 

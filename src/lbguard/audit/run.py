@@ -105,6 +105,11 @@ class AuditReport:
             "failed": self.failed(threshold),
         }
 
+    def state_hashes(self) -> list[dict[str, str]]:
+        from lbguard.audit.baselines import hash_list
+
+        return hash_list(((s.key, state_hash(s.state)) for s in self.states), "config")
+
     def record_body(self, threshold: Severity = Severity.WARNING) -> dict[str, Any]:
         """The "audit" trail record: counts of everything, the most important findings."""
         body = self.as_json(threshold)
@@ -112,7 +117,7 @@ class AuditReport:
         body.pop("at")
         body["findings"] = body["findings"][:RECORDED_FINDINGS]
         body["findings_total"] = len(self.findings)
-        body["states"] = {s.key: state_hash(s.state) for s in self.states}
+        body["states"] = self.state_hashes()
         return body
 
 
