@@ -15,6 +15,8 @@ from lbguard.audit.metrics import AuditMetrics
 from lbguard.cli import main
 from lbguard.errors import LbguardError
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
 GOOD = "backend app\n    balance roundrobin\n    server a 10.0.0.1:80\n    server b 10.0.0.2:80\n"
 # A server name that would break HTML or a Markdown table if it were not escaped.
 BAD = GOOD.replace(
@@ -95,11 +97,15 @@ def test_unreadable_config_is_a_finding_not_a_crash(tmp_path: Path) -> None:
         (("audit", "--every", "0s"), "more than zero"),
         (("audit", "--baseline", "42"), "no baseline 42"),
         (("postmortem", "--since", "yesterday-ish"), "neither a duration"),
+        (("audit", "../../examples/incident/provision-lb.sh"), "not a balancer config"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path: Path, args: tuple[str, ...], word: str) -> None:
     cfg = _approved(tmp_path)
     extra = (str(cfg),) if args[0] == "audit" else ()
+    args = tuple(
+        str(EXAMPLES / a[len("../../examples/") :]) if a.startswith("../../") else a for a in args
+    )
     result = (
         _run(tmp_path, *args, "--no-native", *extra)
         if args[0] == "audit"

@@ -19,7 +19,7 @@ from lbguard.audit.drift import config_drift
 from lbguard.audit.findings import AuditFinding, Kind
 from lbguard.audit.normalise import ConfigState, config_state, state_hash
 from lbguard.audit.recording import RECORDED_FINDINGS
-from lbguard.errors import ConfigReadError
+from lbguard.errors import ConfigReadError, LbguardError
 from lbguard.findings import Finding, Severity
 from lbguard.model import Config, Dialect
 from lbguard.settings import Settings
@@ -54,6 +54,16 @@ def read_states(
         states.append(config_state(key, unit.paths, config, findings))
 
     check_paths(list(paths), settings, dialect=dialect, native=native, on_config=keep)
+    read = {config_key(f.path) for st in states for f in st.config.files} | {
+        st.key for st in states
+    }
+    for path in paths:
+        if os.path.isfile(path) and config_key(path) not in read:
+            # A config-writing script or template is checked, not audited: its output is.
+            raise LbguardError(
+                f"{path}: not a balancer config (a script or template?); audit and approve "
+                "the config it writes"
+            )
     return states
 
 
