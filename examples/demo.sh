@@ -38,5 +38,19 @@ section "6. Machine-readable output for CI (JSON contract, version 1)"
 "$LBGUARD" check --format json examples/incident/haproxy.cfg | head -n 30
 echo
 
+section "7. lbguard audit: what was deployed against what was approved"
+audit_dir=$(mktemp -d)
+export LBGUARD_STORE="$audit_dir/lbguard.db"   # a throwaway trail, not yours
+cp examples/incident/haproxy.fixed.cfg "$audit_dir/haproxy.cfg"
+"$LBGUARD" baseline approve --note "the reviewed config" "$audit_dir/haproxy.cfg"
+cp examples/incident/haproxy.cfg "$audit_dir/haproxy.cfg"   # what provision-lb.sh wrote
+"$LBGUARD" trail mark deploy --note "provision-lb.sh" --config "$audit_dir/haproxy.cfg"
+"$LBGUARD" audit --post-deploy --record "$audit_dir/haproxy.cfg"
+echo "(exit status $? : unapproved drift, ranked by the traffic it moves, fails a post-deploy audit)"
+"$LBGUARD" timeline --since 10m
+"$LBGUARD" trail verify
+rm -rf "$audit_dir"
+unset LBGUARD_STORE
+
 section "Next"
 echo "Rule reference: docs/rules/index.md   Usage: README.md   Try: lbguard explain LBG101"
