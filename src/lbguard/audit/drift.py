@@ -252,7 +252,7 @@ def config_drift(
         path = model_pool.location.path if model_pool else key
         line = model_pool.location.line if model_pool else None
         before = old["pools"].get(name)
-        if before is not None and old_fields == new_fields and before == state:
+        if before is not None and old_fields == new_fields and _same(before, state):
             continue  # compared as rows, without building an object per server
         if before is not None and old_fields is not None:
             before = unpack_pool(before, old_fields)
@@ -311,6 +311,13 @@ def config_drift(
             )
     out.sort(key=lambda f: (-f.impact, f.pool or "", f.server or "", f.message))
     return out
+
+
+def _same(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Equal pool states; predicted shares follow from the rest and are not compared
+    (a better simulator is not drift)."""
+    keys = before.keys() | after.keys()
+    return all(before.get(k) == after.get(k) for k in keys if k != "predicted")
 
 
 def _keys_remapped(name: str, old: PoolState, new: PoolState, dialect: Dialect) -> float | None:

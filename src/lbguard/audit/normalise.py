@@ -245,17 +245,26 @@ class ConfigState:
 
 
 def config_state(
-    key: str, paths: Sequence[str], config: Config, findings: Iterable[Finding]
+    key: str,
+    paths: Sequence[str],
+    config: Config,
+    findings: Iterable[Finding],
+    *,
+    shares: bool = True,
 ) -> ConfigState:
-    """The normalised, secret-free state of one parsed config."""
+    """The normalised, secret-free state of one parsed config.
+
+    `shares=False` leaves out the predicted shares: they follow from the rest of the
+    pool state, so an audit compares without them and simulates only changed pools.
+    """
     from lbguard.simulate.predict import predict
 
     pools: dict[str, Any] = {}
     for pool in config.pools:
         if pool.name in pools:
             continue  # a redefinition is a check finding; the first one is what runs
-        shares = predict(pool, config.dialect).predicted if pool.servers else {}
-        pools[pool.name] = pool_state(pool, config.dialect, shares)
+        predicted = predict(pool, config.dialect).predicted if shares and pool.servers else {}
+        pools[pool.name] = pool_state(pool, config.dialect, predicted)
     state = {
         "server_fields": list(SERVER_FIELDS),
         "dialect": config.dialect.value,

@@ -43,6 +43,7 @@ def read_states(
     *,
     native: bool = True,
     dialect: Dialect | None = None,
+    shares: bool = True,
 ) -> list[ConfigState]:
     """Every config's normalised state, read through `lbguard check`."""
     from lbguard.check import Unit, check_paths
@@ -51,7 +52,7 @@ def read_states(
 
     def keep(unit: Unit, config: Config, findings: list[Finding]) -> None:
         key = config_key(unit.paths[0])
-        states.append(config_state(key, unit.paths, config, findings))
+        states.append(config_state(key, unit.paths, config, findings, shares=shares))
 
     check_paths(list(paths), settings, dialect=dialect, native=native, on_config=keep)
     read = {config_key(f.path) for st in states for f in st.config.files} | {
@@ -205,7 +206,11 @@ def _run_audit(
     dialect: Dialect | None,
 ) -> AuditReport:
     readable, findings = _readable(paths)
-    states = read_states(readable, settings, native=native, dialect=dialect) if readable else []
+    states = (
+        read_states(readable, settings, native=native, dialect=dialect, shares=False)
+        if readable
+        else []
+    )
     chosen: Baseline | None = load(store, baseline_id) if baseline_id is not None else None
     used: dict[str, int | None] = {}
     newest: Baseline | None = chosen
