@@ -268,7 +268,7 @@ def config_state(
     state = {
         "server_fields": list(SERVER_FIELDS),
         "dialect": config.dialect.value,
-        "paths": list(paths),
+        "paths": [os.path.realpath(p) for p in paths],
         "files": file_hashes(config),
         "pools": pools,
         "findings": sorted(
