@@ -60,8 +60,8 @@ def _traffic(run: object, n: int = 30) -> Counter[str]:
 
 
 @pytest.mark.native
-def test_staged_incident_postmortem(haproxy_bin: str, tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'lbguard.db'}"
+def test_staged_incident_postmortem(haproxy_bin: str, tmp_path: Path, store_url: str) -> None:
+    store = store_url  # SQLite and a real PostgreSQL
     with running_haproxy(haproxy_bin, tmp_path) as run:
         cfg = str(run.config)
         good = run.config.read_text()
