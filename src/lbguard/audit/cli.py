@@ -362,7 +362,11 @@ def _deploy_drift(configs: tuple[str, ...], settings: Settings, store: Store) ->
     from lbguard.audit.findings import Kind
     from lbguard.audit.run import run_audit
 
-    report = run_audit(configs, settings, store, native=False)
+    # The balancer configs' drift only: no validators or native checks in a deploy step.
+    from lbguard.settings import AuditSettings
+
+    only_configs = settings.model_copy(update={"audit": AuditSettings.model_validate({})})
+    report = run_audit(configs, only_configs, store, native=False)
     drift = [f.as_json() for f in report.findings if f.kind is Kind.DRIFT]
     return {
         "configs": report.configs,
