@@ -224,3 +224,27 @@ def test_no_baseline_is_itself_drift(tmp_path: Path) -> None:
     new, config = _state(tmp_path, BASE)
     (only,) = config_drift("haproxy.cfg", None, new, config)  # type: ignore[arg-type]
     assert only.kind is Kind.DRIFT and "no approved baseline" in only.message
+
+
+def test_nginx_includes_are_hashed_and_their_changes_are_drift(tmp_path: Path) -> None:
+    (tmp_path / "conf.d").mkdir()
+    main = tmp_path / "nginx.conf"
+    main.write_text(
+        "events {}\nhttp {\n    include conf.d/*.conf;\n"
+        "    server { listen 8080; location / { proxy_pass http://app; } }\n}\n"
+    )
+    upstream = tmp_path / "conf.d" / "app.conf"
+    upstream.write_text("upstream app {\n    server 10.0.0.1:80;\n    server 10.0.0.2:80;\n}\n")
+    (old,) = read_states([str(main)], SETTINGS, native=False)
+    assert set(old.state["files"]) == {str(main.resolve()), str(upstream.resolve())}
+    upstream.write_text(
+        "# edited\nupstream app {\n    server 10.0.0.1:80;\n    server 10.0.0.2:80 down;\n}\n"
+    )
+    (new,) = read_states([str(main)], SETTINGS, native=False)
+    assert (
+        old.state["files"][str(upstream.resolve())] != new.state["files"][str(upstream.resolve())]
+    )
+    (only,) = config_drift(old.key, old.state, new.state, new.config)
+    assert only.message.startswith("upstream app, server 10.0.0.2:80: down no -> yes")
+    assert (Path(only.path or "").name, only.line) == ("app.conf", 4)
+    assert only.impact == pytest.approx(0.5, abs=0.01)
