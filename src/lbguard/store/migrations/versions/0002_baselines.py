@@ -1,6 +1,6 @@
 """Approved baselines for `lbguard baseline` and `lbguard audit`.
 
-Revision ID: 0002
+Revision ID: 0002_baselines
 Revises: 0001
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
+revision = "0002_baselines"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
