@@ -248,3 +248,51 @@ def test_nginx_includes_are_hashed_and_their_changes_are_drift(tmp_path: Path) -
     assert only.message.startswith("upstream app, server 10.0.0.2:80: down no -> yes")
     assert (Path(only.path or "").name, only.line) == ("app.conf", 4)
     assert only.impact == pytest.approx(0.5, abs=0.01)
+
+
+def test_many_changes_in_one_pool_are_ranked_without_simulating_each(tmp_path: Path) -> None:
+    """A default-server edit changes every server; the approved state is never mutated."""
+    import copy
+
+    servers = "".join(f"    server s{i:03d} 10.9.{i // 250}.{i % 250 + 1}:80\n" for i in range(250))
+    old_text = f"backend big\n    balance roundrobin\n    default-server maxconn 100\n{servers}"
+    new_text = old_text.replace("maxconn 100", "maxconn 50").replace(
+        "server s007 10.9.0.8:80", "server s007 10.9.0.8:80 weight 11"
+    )
+    old, _ = _state(tmp_path, old_text)
+    new, config = _state(tmp_path, new_text)
+    frozen = copy.deepcopy(old)
+    found = config_drift("haproxy.cfg", old, new, config)  # type: ignore[arg-type]
+    assert old == frozen
+    assert len(found) == 251
+    top = found[0]
+    assert (top.server, top.detail["change"]) == ("s007", "weight")
+    # s007 goes from 1/250 to 11/260 of the traffic.
+    assert top.impact == pytest.approx(11 / 260 - 1 / 250, abs=0.002)
+    assert all(f.impact == 0 for f in found[1:])
+
+
+def test_past_the_simulation_budget_servers_rank_by_their_own_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lbguard.audit.drift as drift
+
+    monkeypatch.setattr(drift, "MAX_SIMULATED_CHANGES", 2)
+    servers = "".join(f"    server s{i} 10.0.0.{i + 1}:80\n" for i in range(6))
+    old_text = f"backend app\n    balance roundrobin\n{servers}"
+    new_text = old_text
+    for i in range(4):  # four weight changes, four distinct shapes
+        new_text = new_text.replace(
+            f"s{i} 10.0.0.{i + 1}:80", f"s{i} 10.0.0.{i + 1}:80 weight {i + 2}"
+        )
+    old, _ = _state(tmp_path, old_text)
+    new, config = _state(tmp_path, new_text)
+    found = drift.config_drift("haproxy.cfg", old, new, config)  # type: ignore[arg-type]
+    assert len(found) == 4
+    after = found[0].detail["shares_after"]
+    by_server = {f.server: f.impact for f in found}
+    # s0 and s1 were simulated alone (1 -> 3 of six equal servers moves 3/8 - 1/6) ...
+    assert by_server["s1"] == pytest.approx(3 / 8 - 1 / 6, abs=1e-3)
+    # ... s2 and s3 were past the budget: ranked by how far their own share moved.
+    for name in ("s2", "s3"):
+        assert by_server[name] == pytest.approx(abs(after[name] - 1 / 6), abs=1e-3)

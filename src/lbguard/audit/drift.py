@@ -33,7 +33,7 @@ _BALANCE_LABELS = (
     ("hash_balance_factor", "hash-balance-factor"),
     ("args", "balance arguments"),
 )
-# Beyond this many changes in one pool, each change is not simulated on its own.
+# Beyond this many distinct simulations in one pool, changes are ranked more cheaply.
 MAX_SIMULATED_CHANGES = 200
 
 
@@ -62,11 +62,15 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+# Each `apply` replaces what it changes instead of editing it in place, so a trial can
+# start from a shallow copy of the approved pool: no deep copy per change.
+
+
 def _set_server(name: str, field: str, value: Any) -> Callable[[PoolState], None]:
     def apply(state: PoolState) -> None:
-        for s in state["servers"]:
-            if s["name"] == name:
-                s[field] = value
+        state["servers"] = [
+            {**s, field: value} if s["name"] == name else s for s in state["servers"]
+        ]
 
     return apply
 
@@ -80,7 +84,9 @@ def _remove_server(name: str) -> Callable[[PoolState], None]:
 
 def _add_server(server: Mapping[str, Any], index: int) -> Callable[[PoolState], None]:
     def apply(state: PoolState) -> None:
-        state["servers"].insert(min(index, len(state["servers"])), dict(server))
+        servers = list(state["servers"])
+        servers.insert(min(index, len(servers)), dict(server))
+        state["servers"] = servers
 
     return apply
 
@@ -95,10 +101,10 @@ def _set_key(*pairs: tuple[str, Any]) -> Callable[[PoolState], None]:
 
 def _set_item(key: str, name: str, value: Any) -> Callable[[PoolState], None]:
     def apply(state: PoolState) -> None:
-        if value is None:
-            state[key].pop(name, None)
-        else:
-            state[key][name] = value
+        items = {k: v for k, v in state[key].items() if k != name}
+        if value is not None:
+            items[name] = value
+        state[key] = items
 
     return apply
 
@@ -171,17 +177,39 @@ def _shares(name: str, state: PoolState, dialect: Dialect) -> dict[str, float]:
     return predict(pool, dialect).predicted
 
 
-def rank(changes: list[Change], name: str, old: PoolState, dialect: Dialect) -> dict[str, float]:
-    """Set each change's impact by simulating it alone on the approved pool."""
-    base = _shares(name, old, dialect)
-    simulate_each = len(changes) <= MAX_SIMULATED_CHANGES
+def rank(
+    changes: list[Change],
+    name: str,
+    old: PoolState,
+    dialect: Dialect,
+    after: Mapping[str, float],
+) -> dict[str, float]:
+    """Set each change's impact by simulating it alone on the approved pool.
+
+    Changes the simulator cannot see (maxconn, timeouts...) leave the pool's shape
+    unchanged and cost no simulation. Past MAX_SIMULATED_CHANGES distinct shapes in one
+    pool, a server's change is ranked by how far its own share moved, and a pool
+    setting by the whole pool's shift.
+    """
+    from lbguard.simulate.predict import predict, shape
+
+    base_pool = to_pool(name, old)
+    base = predict(base_pool, dialect).predicted if base_pool.servers else {}
+    seen: dict[Any, dict[str, float]] = {shape(base_pool, dialect): base}
     for change in changes:
-        if not simulate_each:
-            change.impact = 0.0
-            continue
-        trial = copy.deepcopy(old)
+        trial = dict(old)
         change.apply(trial)
-        change.impact = share_shift(base, _shares(name, trial, dialect))
+        pool = to_pool(name, trial)
+        key = shape(pool, dialect)
+        shares = seen.get(key)
+        if shares is None and len(seen) <= MAX_SIMULATED_CHANGES:
+            shares = seen[key] = predict(pool, dialect).predicted if pool.servers else {}
+        if shares is not None:
+            change.impact = share_shift(base, shares)
+        elif change.server is not None:
+            change.impact = abs(after.get(change.server, 0.0) - base.get(change.server, 0.0))
+        else:
+            change.impact = share_shift(base, after)
     return base
 
 
@@ -276,8 +304,8 @@ def config_drift(
         changes = pool_changes(name, before, state)
         if not changes:
             continue
-        base = rank(changes, name, before, dialect)
         after = _shares(name, state, dialect)
+        base = rank(changes, name, before, dialect, after)
         pool_detail = {
             "pool_shift": round(share_shift(base, after), 6),
             "shares_before": {k: round(v, 6) for k, v in base.items()},
