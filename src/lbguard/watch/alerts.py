@@ -20,7 +20,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
-from lbguard.watch.detect import BLIND, Condition
+from lbguard.watch.detect import Condition
+from lbguard.watch.thresholds import BLIND
 
 RUNBOOKS = "https://lbguard.dev/runbooks/"
 FIRING: Literal["firing"] = "firing"
@@ -116,6 +117,18 @@ class AlertBook:
         self.resolve_after = max(resolve_after, 1)
         self._tracks: dict[str, _Track] = {}
 
+    def restore(self, alerts: Iterable[Alert]) -> None:
+        """Adopt alerts that were firing before a restart, so they are not fired again."""
+        for alert in alerts:
+            if alert.balancer != self.balancer or alert.state != FIRING:
+                continue
+            condition = Condition(
+                alert.kind, alert.pool, alert.server, alert.summary, alert.severity
+            )
+            self._tracks[alert.fingerprint] = _Track(
+                condition, self.hold.get(alert.kind, 1), 0, alert
+            )
+
     def firing(self) -> list[Alert]:
         return [t.alert for t in self._tracks.values() if t.alert is not None]
 
@@ -178,3 +191,23 @@ class AlertBook:
             labels,
             runbook_url(c.kind),
         )
+
+
+def from_dict(body: Mapping[str, Any]) -> Alert:
+    """An `Alert` from its `as_dict()` form (the store trail, the outbox)."""
+    ends = body.get("ends_at")
+    state = RESOLVED if body["state"] == RESOLVED else FIRING
+    return Alert(
+        str(body["fingerprint"]),
+        str(body["kind"]),
+        str(body["severity"]),
+        str(body.get("balancer", "")),
+        str(body.get("pool", "")),
+        str(body.get("server", "")),
+        str(body["summary"]),
+        state,
+        datetime.fromisoformat(str(body["starts_at"])),
+        datetime.fromisoformat(str(ends)) if ends else None,
+        {str(k): str(v) for k, v in dict(body.get("labels") or {}).items()},
+        str(body.get("runbook_url", "")),
+    )
