@@ -212,5 +212,6 @@ def watch_command(
     finally:
         if server is not None:
             server.shutdown()
+            server.server_close()
         store.close()
     daemon.log("stopped")
