@@ -68,7 +68,8 @@ def test_drain_set_weight_and_bad_reload_each_fire_and_resolve(
     with running_haproxy(haproxy_bin, tmp_path) as box, Load(box.port, rate=150, max_seconds=90):
         seen = asyncio.run(scenario(box))
     alert = next(a for a in seen if a.kind == "concentration")
-    assert "web-01" in alert.summary and "100%" in alert.summary and "33.3%" in alert.summary
+    assert alert.server == "web-01" and float(alert.labels["observed_share"]) >= 0.9
+    assert "weights say 33.3%" in alert.summary
     assert alert.runbook_url == "https://lbguard.dev/runbooks/concentration/"
     # The right server, only: nothing accused web-02 of imbalance in the drain phase.
     assert not any(a.kind in IMBALANCE and a.server == "web-02" for a in seen)

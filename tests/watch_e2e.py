@@ -99,13 +99,18 @@ class Load:
 
 
 @dataclass
-class Haproxy:
+class Balancer:
+    """A running balancer: its directory, port, stub ports, process and config file."""
+
     tmp: Path
     port: int
     stubs: dict[str, int]
     proc: subprocess.Popen[bytes]
     cfg: Path
 
+
+@dataclass
+class Haproxy(Balancer):
     @property
     def socket(self) -> str:
         return str(self.tmp / "admin.sock")
@@ -151,27 +156,36 @@ def running_haproxy(
     port = free_port()
     cfg = tmp / "haproxy.cfg"
     write_atomic(cfg, haproxy_config(tmp, port, stubs, backup))
-    proc = subprocess.Popen(
-        [exe, "-W", "-db", "-f", str(cfg)],
-        cwd=tmp,
+    proc = _spawn([exe, "-W", "-db", "-f", str(cfg)], tmp)
+    farm.start()
+    try:
+        _wait_started(proc, lambda: (tmp / "admin.sock").exists() and _listening(port), "haproxy")
+        yield Haproxy(tmp, port, stubs, proc, cfg)
+    finally:
+        stop_group(proc, 5.0)
+        farm.stop()
+
+
+def _spawn(argv: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+    """The balancer in its own process group, so `stop_group` takes its workers too."""
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    farm.start()
-    try:
-        deadline = time.monotonic() + 15
-        while not (tmp / "admin.sock").exists() or not _listening(port):
-            if proc.poll() is not None:
-                raise AssertionError(f"haproxy exited with {proc.returncode} at start-up")
-            if time.monotonic() > deadline:
-                raise AssertionError("haproxy did not start within 15 s")
-            time.sleep(0.05)
-        yield Haproxy(tmp, port, stubs, proc, cfg)
-    finally:
-        stop_group(proc, 5.0)
-        farm.stop()
+
+
+def _wait_started(proc: subprocess.Popen[bytes], ready: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 15
+    while not ready():
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited with {proc.returncode} at start-up")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not start within 15 s")
+        time.sleep(0.05)
 
 
 def _listening(port: int) -> bool:
@@ -195,3 +209,78 @@ async def in_thread(fn: Callable[[], object]) -> object:
 
 
 Step = Callable[[], Awaitable[None]]
+
+
+LOG_FORMAT = (
+    'log_format lbguard \'$remote_addr - $remote_user [$time_local] "$request" $status '
+    '$body_bytes_sent "$http_referer" "$http_user_agent" '
+    "$upstream_addr $upstream_status $upstream_response_time';"
+)
+
+
+def nginx_config(tmp: Path, port: int, stubs: dict[str, int], backup: tuple[str, ...] = ()) -> str:
+    servers = "\n".join(
+        f"        server 127.0.0.1:{p}{' backup' if n in backup else ''};" for n, p in stubs.items()
+    )
+    # Workers reopen the log on USR1; under root they would be `nobody`, who cannot
+    # enter pytest's private temporary directory.
+    user = "user root;" if os.geteuid() == 0 else ""
+    return f"""{user}
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+events {{ worker_connections 256; }}
+http {{
+    {LOG_FORMAT}
+    access_log {tmp}/access.log lbguard;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    upstream app {{
+{servers}
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ proxy_pass http://app; }}
+    }}
+}}
+"""
+
+
+@dataclass
+class Nginx(Balancer):
+    @property
+    def log(self) -> Path:
+        return self.tmp / "access.log"
+
+    def address(self, name: str) -> str:
+        return f"127.0.0.1:{self.stubs[name]}"
+
+    def reload(self, backup: tuple[str, ...] = ()) -> None:
+        """Rewrite the config, SIGHUP the master, wait until a new worker serves."""
+        write_atomic(self.cfg, nginx_config(self.tmp, self.port, self.stubs, backup))
+        os.kill(self.proc.pid, signal.SIGHUP)
+
+    def reopen_logs(self) -> None:
+        os.kill(self.proc.pid, signal.SIGUSR1)
+
+
+@contextlib.contextmanager
+def running_nginx(exe: str, tmp: Path) -> Iterator[Nginx]:
+    stubs = {name: free_port() for name in SERVERS}
+    farm = StubFarm([StubServer(f"app/{n}", p) for n, p in stubs.items()])
+    port = free_port()
+    cfg = tmp / "nginx.conf"
+    write_atomic(cfg, nginx_config(tmp, port, stubs))
+    proc = _spawn(
+        [exe, "-p", f"{tmp}/", "-c", str(cfg), "-g", "daemon off; master_process on;"], tmp
+    )
+    farm.start()
+    try:
+        _wait_started(proc, lambda: _listening(port), "nginx")
+        yield Nginx(tmp, port, stubs, proc, cfg)
+    finally:
+        stop_group(proc, 5.0)
+        farm.stop()
