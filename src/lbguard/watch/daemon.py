@@ -24,7 +24,7 @@ from lbguard.watch.alerts import FIRING, RESOLVED, Alert, from_dict
 from lbguard.watch.collectors import Collector, CollectorError
 from lbguard.watch.engine import Engine
 from lbguard.watch.outbox import Delivery
-from lbguard.watch.receivers import Receiver, one_line
+from lbguard.watch.receivers import DeliveryError, Receiver, one_line
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -58,11 +58,15 @@ class Daemon:
     # other features plug in here. A hook that raises is reported and skipped.
     on_alert: list[Callable[[Alert], None]] = field(default_factory=list)
     grace: float = 5.0
+    # Alertmanager forgets an alert that is not repeated: firing alerts are re-sent
+    # this often to receivers that ask for it (best effort; the first send is durable).
+    refresh_every: float = 60.0
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     cycles: int = 0
     metrics: WatchMetrics | None = None
     delivery: Delivery | None = None
     _unsaved: list[Alert] = field(default_factory=list)
+    _refreshed: float = 0.0
 
     def __post_init__(self) -> None:
         if self.registry is not None:
@@ -147,7 +151,25 @@ class Daemon:
         for alert in transitions:
             self.publish(alert)
         self.cycles += 1
+        await self.refresh()
         return transitions
+
+    async def refresh(self) -> None:
+        """Re-send firing alerts to receivers that forget them (Alertmanager)."""
+        now = time.monotonic()
+        if now - self._refreshed < self.refresh_every:
+            return
+        self._refreshed = now
+        firing = [a for w in self.watches for a in w.engine.book.firing()]
+        for receiver in self.receivers:
+            if not getattr(receiver, "refresh", False):
+                continue
+            for alert in firing:
+                try:
+                    await receiver.send(alert.as_dict())
+                except DeliveryError as exc:
+                    self.log(f"cannot refresh {alert.kind} at {receiver.name}: {exc}")
+                    break
 
     async def run(self) -> None:
         """Poll every `interval` seconds until `stop` is set (SIGTERM, SIGINT or a caller)."""

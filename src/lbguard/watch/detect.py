@@ -199,8 +199,13 @@ def evaluate_pool(
         found.extend(_concurrency(pool, pi, exp, t))
     if exp.mode != NONE and total >= t.min_volume:
         r = Recent(counts, total, seconds)
-        found.extend(_concentration(pool, exp, r, t))
-        found.extend(_starvation(pool, pi, exp, r, t))
+        concentrated = _concentration(pool, exp, r, t)
+        if concentrated:
+            # One root cause, one alert: the deviation of that server and the
+            # starvation of the others are what concentration means.
+            found = [c for c in found if c.kind != SHARE_DEVIATION] + concentrated
+        elif exp.mode != HASH:  # a hash spreads by key: few keys leave servers idle
+            found.extend(_starvation(pool, pi, exp, r, t))
 
     queued = {d.name: old.queued.get(d.name, 0) + 1 for d in pi.servers if d.sample.qcur > 0}
     rtime, overload = _overload(pool, pi, window, queued, old.rtime, t)
@@ -365,9 +370,10 @@ def _concurrency(pool: str, pi: PoolInterval, exp: Expectation, t: Thresholds) -
     total = sum(scur.values())
     if total < t.concurrency_min or len(scur) < 2:
         return []
-    worst = max(scur, key=lambda s: abs(scur[s] / total - exp.shares[s]))
+    # The server holding more than its share is the one to name (it is stuck or slow).
+    worst = max(scur, key=lambda s: scur[s] / total - exp.shares[s])
     share = scur[worst] / total
-    if abs(share - exp.shares[worst]) < t.concurrency_deviation:
+    if share - exp.shares[worst] < t.concurrency_deviation:
         return []
     return [
         Condition(

@@ -88,7 +88,14 @@ def alertmanager_alert(alert: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class AlertmanagerReceiver(_Http):
-    """Alertmanager v2: `POST {url}/api/v2/alerts`; a resolved alert carries `endsAt`."""
+    """Alertmanager v2: `POST {url}/api/v2/alerts`; a resolved alert carries `endsAt`.
+
+    Alertmanager resolves an alert by itself when nobody repeats it for its
+    `resolve_timeout` (5 minutes by default), so the daemon re-sends what is still
+    firing to receivers marked `refresh` (see `Daemon.refresh_every`).
+    """
+
+    refresh = True
 
     def __init__(self, url: str, *, name: str | None = None, timeout: float = 5.0) -> None:
         super().__init__(url.rstrip("/"), timeout)
