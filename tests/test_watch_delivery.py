@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,39 +28,10 @@ from lbguard.watch.daemon import Daemon, Watch
 from lbguard.watch.engine import Engine
 from lbguard.watch.metrics import serve_metrics
 from lbguard.watch.receivers import AlertmanagerReceiver, Receiver, WebhookReceiver
-from watch_e2e import Haproxy, Load, running_haproxy, until
+from watch_e2e import Haproxy, Load, running_haproxy, until, webhook_server
 
 pytestmark = pytest.mark.native
 INTERVAL = 0.3
-
-
-class _Hook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.server.received.append(  # type: ignore[attr-defined]
-            {"key": self.headers.get("Idempotency-Key"), "body": json.loads(body)}
-        )
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        return None
-
-
-@contextlib.contextmanager
-def webhook_server(port: int) -> Iterator[list[dict[str, Any]]]:
-    server = ThreadingHTTPServer(("127.0.0.1", port), _Hook)
-    server.received = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.received  # type: ignore[attr-defined]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def make_daemon(

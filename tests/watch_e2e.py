@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import signal
@@ -17,7 +18,9 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from lbguard.sandbox.haproxy_box import free_port
 from lbguard.sandbox.run import _request, stop_group
@@ -28,7 +31,11 @@ SERVERS = ("web-01", "web-02", "web-03")
 
 
 def haproxy_config(
-    tmp: Path, port: int, stubs: dict[str, int], backup: tuple[str, ...] = ()
+    tmp: Path,
+    port: int,
+    stubs: dict[str, int],
+    backup: tuple[str, ...] = (),
+    stats_port: int | None = None,
 ) -> str:
     lines = [
         "global",
@@ -45,6 +52,15 @@ def haproxy_config(
         "backend app",
         "    balance roundrobin",
     ]
+    if stats_port is not None:
+        lines[8:8] = [
+            "frontend stats",
+            f"    bind 127.0.0.1:{stats_port}",
+            "    http-request use-service prometheus-exporter if { path /metrics }",
+            "    stats enable",
+            "    stats uri /stats",
+            "    stats auth admin:s3cret-pw",
+        ]
     for name, stub_port in stubs.items():
         flag = " backup" if name in backup else ""
         lines.append(f"    server {name} 127.0.0.1:{stub_port}{flag}")
@@ -111,6 +127,8 @@ class Balancer:
 
 @dataclass
 class Haproxy(Balancer):
+    stats_port: int | None = None
+
     @property
     def socket(self) -> str:
         return str(self.tmp / "admin.sock")
@@ -131,7 +149,8 @@ class Haproxy(Balancer):
 
     def reload(self, backup: tuple[str, ...] = ()) -> None:
         """Rewrite the config and reload the master; returns once the new worker answers."""
-        write_atomic(self.cfg, haproxy_config(self.tmp, self.port, self.stubs, backup))
+        text = haproxy_config(self.tmp, self.port, self.stubs, backup, self.stats_port)
+        write_atomic(self.cfg, text)
         old_pid = "?"  # no socket to ask: any worker that answers is the new one
         with contextlib.suppress(OSError):
             old_pid = self._pid()
@@ -148,19 +167,19 @@ class Haproxy(Balancer):
 
 @contextlib.contextmanager
 def running_haproxy(
-    exe: str, tmp: Path, backup: tuple[str, ...] = (), stub_latency: float = 0.0
+    exe: str, tmp: Path, backup: tuple[str, ...] = (), stats_port: int | None = None
 ) -> Iterator[Haproxy]:
     """haproxy in master-worker mode (-W) in front of three stub backends, on loopback."""
     stubs = {name: free_port() for name in SERVERS}
-    farm = StubFarm([StubServer(f"app/{n}", p, stub_latency) for n, p in stubs.items()])
+    farm = StubFarm([StubServer(f"app/{n}", p) for n, p in stubs.items()])
     port = free_port()
     cfg = tmp / "haproxy.cfg"
-    write_atomic(cfg, haproxy_config(tmp, port, stubs, backup))
+    write_atomic(cfg, haproxy_config(tmp, port, stubs, backup, stats_port))
     proc = _spawn([exe, "-W", "-db", "-f", str(cfg)], tmp)
     farm.start()
     try:
         _wait_started(proc, lambda: (tmp / "admin.sock").exists() and _listening(port), "haproxy")
-        yield Haproxy(tmp, port, stubs, proc, cfg)
+        yield Haproxy(tmp, port, stubs, proc, cfg, stats_port)
     finally:
         stop_group(proc, 5.0)
         farm.stop()
@@ -284,3 +303,32 @@ def running_nginx(exe: str, tmp: Path) -> Iterator[Nginx]:
     finally:
         stop_group(proc, 5.0)
         farm.stop()
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.server.received.append(  # type: ignore[attr-defined]
+            {"key": self.headers.get("Idempotency-Key"), "body": json.loads(body)}
+        )
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def webhook_server(port: int) -> Iterator[list[dict[str, Any]]]:
+    server = ThreadingHTTPServer(("127.0.0.1", port), _Hook)
+    server.received = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.received  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -116,14 +116,25 @@ class AppriseReceiver:
     """Chat and e-mail through apprise URLs (slack://, mailto://, tgram://, ...)."""
 
     def __init__(self, urls: list[str], *, name: str | None = None) -> None:
-        import apprise
+        import warnings
 
         self.urls = urls
-        self.name = name or "apprise:" + ",".join(u.split("://", 1)[0] for u in urls)
-        self._apprise = apprise.Apprise()
-        for url in urls:
-            if not self._apprise.add(url):
-                raise ValueError(f"apprise does not understand the URL '{redact_url(url)}'")
+        import hashlib
+
+        # Schemes for humans, a hash so two apprise receivers never share outbox rows.
+        digest = hashlib.sha256("\n".join(urls).encode()).hexdigest()[:8]
+        schemes = ",".join(u.split("://", 1)[0] for u in urls)
+        self.name = name or f"apprise:{schemes}:{digest}"
+        with warnings.catch_warnings():
+            # apprise loads its plugins on first use, and one imports `imghdr`
+            # (deprecated since Python 3.11): its warning, not lbguard's.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import apprise
+
+            self._apprise = apprise.Apprise()
+            for url in urls:
+                if not self._apprise.add(url):
+                    raise ValueError(f"apprise does not understand the URL '{redact_url(url)}'")
 
     async def send(self, alert: Mapping[str, Any]) -> None:
         title = f"[lbguard] {one_line(alert)}"[:250]
