@@ -416,8 +416,10 @@ def _overload(
                 # Frozen while high, so a slow server cannot teach the baseline it is normal.
                 base = base.update(value, t.rtime_alpha)
         rtime[d.name] = base
-    responses = _sum(window, "responses")
     errors = _sum(window, "errors")
+    if not any(errors.values()):  # the common case: no 5xx at all, nothing to compare
+        errors = {}
+    responses = _sum(window, "responses") if errors else {}
     judged = {s: n for s, n in responses.items() if n >= t.min_responses}
     rates = {s: 1.0 - errors.get(s, 0) / n for s, n in judged.items()}
     for server in success_rate_outliers(

@@ -57,11 +57,11 @@ class Engine:
 
     def expectations(self, snapshot: Snapshot, config: Config | None) -> dict[str, Expectation]:
         dialect: Dialect | None = config.dialect if config is not None else None
-        out = {}
-        for name, sample in snapshot.pools.items():
-            model = config.pool(name) if config is not None else None
-            out[name] = expect(sample, model, dialect)
-        return out
+        models = {p.name: p for p in config.pools} if config is not None else {}
+        return {
+            name: expect(sample, models.get(name), dialect)
+            for name, sample in snapshot.pools.items()
+        }
 
     def observe(self, snapshot: Snapshot, now: datetime) -> list[Alert]:
         """Evaluate the increments since the previous snapshot; return alert transitions."""

@@ -18,6 +18,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lbguard.model import positional_constructor
+
 
 def skewed_alternative(expected: Mapping[str, float], target: str, skew: float) -> dict[str, float]:
     """Expected shares with `target` multiplied by `skew` (capped at 0.99), the rest rescaled."""
@@ -139,9 +141,9 @@ class Baseline:
 
     def update(self, value: float, alpha: float) -> Baseline:
         if self.samples == 0:
-            return Baseline(value, 0.0, 1)
+            return _new_baseline(value, 0.0, 1)
         dev = abs(value - self.mean)
-        return Baseline(
+        return _new_baseline(
             self.mean + alpha * (value - self.mean),
             self.deviation + alpha * (dev - self.deviation),
             self.samples + 1,
@@ -150,6 +152,10 @@ class Baseline:
     def is_high(self, value: float, factor: float, floor: float) -> bool:
         """`value` above mean + factor·deviation and at least `floor` above the mean."""
         return value > self.mean + max(factor * self.deviation, floor)
+
+
+# Called for every server on every poll: the fast constructor (see model.py).
+_new_baseline = positional_constructor(Baseline)
 
 
 def success_rate_outliers(
