@@ -115,31 +115,25 @@ def main() -> int:
             threading.Thread(target=echo, daemon=True).start()
             time.sleep(QUIET)
 
-            def wait_for(word: str, limit: float) -> float | None:
+            def deploy(what: str, text: str, word: str, verb: str) -> bool:
+                """Reload haproxy on `text`; True once lbguard watch printed `word`."""
+                say(f"deploy: {what}, haproxy reload")
+                cfg.write_text(text)
+                os.kill(lb.pid, signal.SIGUSR2)
                 started = time.monotonic()
-                while time.monotonic() - started < limit:
+                while time.monotonic() - started < 15:
                     if any(word in line for line in lines):
-                        return time.monotonic() - started
+                        say(f"alert {verb} {time.monotonic() - started:.1f} s after the reload")
+                        return True
                     time.sleep(0.05)
-                return None
+                print(f"demo: the alert was not {verb} within 15 s", file=sys.stderr)
+                return False
 
-            say("deploy: the config of the outage day (web-02 and web-03 backup), haproxy reload")
-            cfg.write_text(bad)
-            os.kill(lb.pid, signal.SIGUSR2)
-            took = wait_for("FIRING", 15)
-            if took is None:
-                print("demo: the alert did not fire within 15 s", file=sys.stderr)
+            if not deploy("the outage-day config (web-02, web-03 backup)", bad, "FIRING", "fired"):
                 return 1
-            say(f"alert fired {took:.1f} s after the reload")
             time.sleep(QUIET / 2)
-            say("deploy: the fixed config again, haproxy reload")
-            cfg.write_text(good)
-            os.kill(lb.pid, signal.SIGUSR2)
-            took = wait_for("RESOLVED", 15)
-            if took is None:
-                print("demo: the alert did not resolve within 15 s", file=sys.stderr)
+            if not deploy("the fixed config again", good, "RESOLVED", "resolved"):
                 return 1
-            say(f"alert resolved {took:.1f} s after the fix")
         finally:
             stop.set()
             if watch is not None:
