@@ -113,7 +113,10 @@ def main() -> int:
                     print("    " + line.rstrip(), flush=True)
 
             threading.Thread(target=echo, daemon=True).start()
-            time.sleep(QUIET)
+            started = time.monotonic()
+            while not any("watching" in line for line in lines) and time.monotonic() - started < 20:
+                time.sleep(0.05)
+            time.sleep(QUIET)  # balanced traffic: nothing to report
 
             def deploy(what: str, text: str, word: str, verb: str) -> bool:
                 """Reload haproxy on `text`; True once lbguard watch printed `word`."""

@@ -8,8 +8,10 @@ the other side did not take the alert, and the outbox retries it later.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Protocol, TextIO
 
 from lbguard.redact import redact_url
@@ -106,10 +108,20 @@ class AlertmanagerReceiver(_Http):
 
 
 def one_line(alert: Mapping[str, Any]) -> str:
-    state = "FIRING" if alert["state"] == "firing" else "RESOLVED"
+    """`FIRING critical concentration app/web-01: ...`, or `RESOLVED ... after 12s (was: ...)`."""
     where = "/".join(p for p in (alert.get("pool"), alert.get("server")) if p)
     where = f" {where}" if where else ""
-    return f"{state} {alert['severity']} {alert['kind']}{where}: {alert['summary']}"
+    head = f"{alert['severity']} {alert['kind']}{where}"
+    if alert["state"] == "firing":
+        return f"FIRING {head}: {alert['summary']}"
+    took = ""
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        seconds = (
+            datetime.fromisoformat(str(alert["ends_at"]))
+            - datetime.fromisoformat(str(alert["starts_at"]))
+        ).total_seconds()
+        took = f" after {seconds:.0f}s"
+    return f"RESOLVED {head}{took} (was: {alert['summary']})"
 
 
 class AppriseReceiver:
