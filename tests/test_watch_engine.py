@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,34 @@ def test_hooks_trail_refresh_and_restart(tmp_path: Path) -> None:
     asyncio.run(run([*_concentrated()[-2:], "refused", "refused", "refused"], 5, again))
     assert [(a.kind, a.state) for a in seen] == [("blind", "firing")]
     assert open_store(url).verify().ok
+
+
+PRIMARY_REPLICA = """defaults
+    mode tcp
+backend mysql
+    # lbguard: ignore=LBG101 primary/replica by design
+    server db-01 10.0.0.1:3306 check
+    server db-02 10.0.0.2:3306 check backup
+backend app
+    server web-01 10.0.1.1:80
+    server web-02 10.0.1.2:80 backup
+"""
+
+
+def test_a_suppressed_single_active_server_is_not_concentration(tmp_path: Path) -> None:
+    from lbguard.watch.collectors.configfile import ConfigFile
+
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(PRIMARY_REPLICA)
+    engine = Engine("lb", "test", config=ConfigFile(str(cfg)))
+    counts = [{"db-01": 0, "db-02": 0}, {"db-01": 500, "db-02": 0}]
+    web = [{"web-01": 0, "web-02": 0}, {"web-01": 500, "web-02": 0}]
+    fired: list[Alert] = []
+    for i in range(2):
+        snap = snapshot(
+            float(i),
+            pool("mysql", counts[i], backup=("db-02",)),
+            pool("app", web[i], backup=("web-02",)),
+        )
+        fired += engine.observe(snap, datetime.now(UTC))
+    assert [(a.kind, a.pool, a.server) for a in fired] == [("concentration", "app", "web-01")]
