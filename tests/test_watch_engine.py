@@ -20,6 +20,8 @@ from lbguard.watch.expected import CONCURRENCY, HASH, expect
 from lbguard.watch.snapshot import Snapshot, interval
 from watch_helpers import pool, snapshot
 
+NOW = datetime.now(UTC)
+
 HASHED = """defaults
     mode http
 backend app
@@ -186,3 +188,25 @@ def test_a_suppressed_single_active_server_is_not_concentration(tmp_path: Path) 
         )
         fired += engine.observe(snap, datetime.now(UTC))
     assert [(a.kind, a.pool, a.server) for a in fired] == [("concentration", "app", "web-01")]
+
+
+def test_a_transition_recorded_but_not_queued_is_queued_at_start(tmp_path: Path) -> None:
+    """The daemon died between the trail and the outbox: the next start sends it anyway."""
+    from lbguard.watch.alerts import AlertBook
+    from lbguard.watch.detect import Condition
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    book = AlertBook("lb")
+    (alert,) = book.update([Condition("concentration", "app", "a", "a gets 100%")], NOW)
+    open_store(url).append("alert", alert.as_dict(), subject=alert.fingerprint)
+    receiver = Recorder()
+    engine = Engine("lb", "replay:test")
+    daemon = Daemon([Watch(Replay(_concentrated()), engine)], 0.01, open_store(url), [receiver])
+    assert daemon.delivery is not None
+    assert asyncio.run(daemon.delivery.deliver_due()) == 1
+    assert [a["fingerprint"] for a in receiver.sent] == [alert.fingerprint]
+    # Restarting again queues nothing new: the key is already in the outbox.
+    again = Daemon(
+        [Watch(Replay(_concentrated()), Engine("lb", "x"))], 0.01, open_store(url), [receiver]
+    )
+    assert again.store is not None and again.store.outbox.pending_count() == 0

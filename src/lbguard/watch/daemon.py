@@ -90,6 +90,14 @@ class Daemon:
         firing = [a for a in latest.values() if a.state == FIRING]
         for w in self.watches:
             w.engine.book.restore(firing)
+        if self.delivery is not None:
+            # A crash between recording a transition and queueing it must not lose it:
+            # queue the latest transition of each recent alert again (a no-op when it
+            # was queued, thanks to the outbox key).
+            recent = datetime.now(UTC) - timedelta(days=1)
+            for alert in latest.values():
+                if (alert.ends_at or alert.starts_at) >= recent:
+                    self.delivery.enqueue(alert)
 
     def publish(self, alert: Alert) -> None:
         """Log, record, queue and hand `alert` to the hooks; never raises."""
