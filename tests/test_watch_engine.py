@@ -90,6 +90,8 @@ class Replay:
     async def collect(self) -> Snapshot:
         item = self.snapshots[min(self.polls, len(self.snapshots) - 1)]
         self.polls += 1
+        if item == "bug":
+            raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
         if isinstance(item, str):
             raise CollectorError(item)
         return item
@@ -210,3 +212,16 @@ def test_a_transition_recorded_but_not_queued_is_queued_at_start(tmp_path: Path)
         [Watch(Replay(_concentrated()), Engine("lb", "x"))], 0.01, open_store(url), [receiver]
     )
     assert again.store is not None and again.store.outbox.pending_count() == 0
+
+
+def test_an_unexpected_collector_exception_is_blindness_not_silence() -> None:
+    engine = Engine("lb", "replay:test", thresholds=Thresholds(blind_polls=2))
+    logs: list[str] = []
+    daemon = Daemon([Watch(Replay(["bug"]), engine)], 0.01, log=logs.append)
+
+    async def cycles() -> list[Alert]:
+        return [a for _ in range(3) for a in await daemon.cycle()]
+
+    fired = asyncio.run(cycles())
+    assert [(a.kind, a.state) for a in fired] == [("blind", "firing")]
+    assert "UnicodeDecodeError" in fired[0].summary and daemon.cycles == 3

@@ -136,11 +136,12 @@ class Daemon:
         engine = watch.engine
         try:
             snapshot = await watch.collector.collect()
-        except CollectorError as exc:
+        except Exception as exc:  # whatever went wrong, the answer is the blind alert
+            reason = str(exc) if isinstance(exc, CollectorError) else f"{type(exc).__name__}: {exc}"
             if engine.failures == 0:
-                self.log(f"cannot read {watch.collector.source}: {exc}")
+                self.log(f"cannot read {watch.collector.source}: {reason}")
             result = "failed"
-            transitions = engine.failed(str(exc), now)
+            transitions = engine.failed(reason, now)
         else:
             if engine.failures:
                 self.log(f"{watch.collector.source} answers again")
