@@ -236,3 +236,75 @@ def test_alert_book_does_not_resolve_on_no_data() -> None:
     assert len(book.update([c], T0)) == 1
     assert book.update([], T0, evaluated=False) == []
     assert [a.state for a in book.update([], T0)] == ["resolved"]
+
+
+_STATUSES = ["UP", "DOWN", "MAINT", "DRAIN", "no check", "UP 1/3", "NOLB", "DOWN 1/2"]
+
+
+@st.composite
+def pool_runs(draw: st.DrawFn) -> list[PoolSample]:
+    """A pool over a few polls: any statuses, weights, backups, counters and gauges."""
+    n = draw(st.integers(1, 7))
+    names = [f"s{i}" for i in range(n)]
+    backup = tuple(x for x in names if draw(st.booleans()))
+    algorithm = draw(st.sampled_from(["roundrobin", "leastconn", "source", "first", "random"]))
+    totals = dict.fromkeys(names, 0)
+    out = []
+    for _ in range(draw(st.integers(1, 5))):
+        for x in names:
+            totals[x] += draw(st.integers(0, 400))
+        out.append(
+            pool(
+                "app",
+                dict(totals),
+                status={x: draw(st.sampled_from(_STATUSES)) for x in names},
+                weight={x: draw(st.integers(0, 5)) for x in names},
+                backup=backup,
+                algorithm=algorithm,
+                qcur={x: draw(st.integers(0, 3)) for x in names},
+                scur={x: draw(st.integers(0, 50)) for x in names},
+                slim={x: draw(st.sampled_from([None, 10, 100])) for x in names},
+                rtime_ms={x: draw(st.floats(0, 2000)) for x in names},
+                hrsp_5xx={x: draw(st.integers(0, 50)) for x in names},
+                responses={x: totals[x] + 50 for x in names},
+                throttle={x: draw(st.sampled_from([None, 0, 50, 100])) for x in names},
+            )
+        )
+    return out
+
+
+@given(pool_runs())
+@settings(max_examples=150, deadline=None)
+def test_any_pool_evaluates_and_conditions_name_its_servers(run: list[PoolSample]) -> None:
+    state = State()
+    prev = snapshot(0.0, run[0])
+    for i, sample in enumerate(run[1:], start=1):
+        snap = snapshot(float(i), sample)
+        result = evaluate(state, interval(prev, snap), {"app": expect(sample)}, None)
+        state, prev = result.state, snap
+        names = {s.name for s in sample.servers}
+        shares = result.views["app"].expectation.shares
+        assert abs(sum(shares.values()) - 1.0) < 1e-9 or sum(shares.values()) == 0.0
+        for c in result.conditions:
+            assert c.pool == "app" and (c.server == "" or c.server in names)
+            assert c.summary and c.severity in ("warning", "critical")
+
+
+@given(
+    st.lists(st.lists(st.sampled_from(["a", "b", "c"]), max_size=3), max_size=40),
+    st.integers(1, 3),
+    st.integers(1, 4),
+)
+def test_alert_book_alternates_firing_and_resolved(
+    rounds: list[list[str]], hold: int, resolve_after: int
+) -> None:
+    book = AlertBook("lb", hold={"starvation": hold}, resolve_after=resolve_after)
+    last: dict[str, str] = {}
+    for i, servers in enumerate(rounds):
+        conditions = [Condition("starvation", "app", s, f"{s} starves") for s in servers]
+        for alert in book.update(conditions, T0 + timedelta(seconds=i)):
+            previous = last.get(alert.fingerprint, "resolved")
+            assert previous != alert.state, "two firings or two resolves in a row"
+            last[alert.fingerprint] = alert.state
+    firing = {a.fingerprint for a in book.firing()}
+    assert firing == {fp for fp, state in last.items() if state == "firing"}
