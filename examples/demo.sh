@@ -34,9 +34,9 @@ section "5. lbguard verify: the same configs in the real haproxy, on loopback"
 "$LBGUARD" verify --requests 600 examples/incident/haproxy.cfg
 "$LBGUARD" verify --requests 600 examples/incident/haproxy.fixed.cfg
 
-section "6. Machine-readable output for CI (JSON contract, version 1)"
-"$LBGUARD" check --format json examples/incident/haproxy.cfg | head -n 30
-echo
+section "6. lbguard watch: the outage replayed live, and caught within seconds"
+"${PYTHON:-.venv/bin/python}" examples/watch_demo.py
+echo "(exit status $? : the alert fired on the bad reload and resolved after the fix)"
 
 section "7. lbguard audit: what was deployed against what was approved"
 audit_dir=$(mktemp -d)
@@ -51,6 +51,10 @@ echo "(exit status $? : unapproved drift, ranked by the traffic it moves, fails 
 "$LBGUARD" trail verify
 rm -rf "$audit_dir"
 unset LBGUARD_STORE
+
+section "8. Machine-readable output for CI (JSON contract, version 1)"
+"$LBGUARD" check --format json examples/incident/haproxy.cfg | head -n 30
+echo
 
 section "Next"
 echo "Rule reference: docs/rules/index.md   Usage: README.md   Try: lbguard explain LBG101"

@@ -22,6 +22,7 @@ _LAZY = {
     "simulate": ("lbguard.simulate.cli", "simulate_command"),
     "diff": ("lbguard.simulate.cli", "diff_command"),
     "verify": ("lbguard.sandbox.cli", "verify_command"),
+    "watch": ("lbguard.watch.cli", "watch_command"),
     "audit": ("lbguard.audit.cli", "audit_command"),
     "baseline": ("lbguard.audit.cli", "baseline_command"),
     "trail": ("lbguard.audit.cli", "trail_command"),
