@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -165,8 +166,11 @@ def test_postmortem_of_a_quiet_window_says_so(tmp_path: Path) -> None:
     assert _lbg(store, "timeline", "--since", "1h", "--until", "2h").exit_code == 2
 
 
-def _daemon(tmp_path: Path, *extra: str) -> list[dict[str, object]]:
-    """Run `audit --every 1s` until two audits are recorded, SIGTERM it, return them."""
+def _daemon(
+    tmp_path: Path, *extra: str, probe: Callable[[], None] | None = None
+) -> list[dict[str, object]]:
+    """Run `audit --every 1s` until two audits are recorded (then `probe()`), SIGTERM it,
+    and return the recorded audits."""
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text("backend app\n    server a 10.0.0.1:80\n    server b 10.0.0.2:80\n")
     db = tmp_path / "lbguard.db"
@@ -190,6 +194,8 @@ def _daemon(tmp_path: Path, *extra: str) -> list[dict[str, object]]:
                 except Exception:  # the daemon may be creating the schema right now
                     continue
         assert audits >= 2
+        if probe is not None:
+            probe()
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -207,6 +213,23 @@ def _daemon(tmp_path: Path, *extra: str) -> list[dict[str, object]]:
 def test_audit_daemon_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     bodies = _daemon(tmp_path)
     assert all(b["failed"] and "error" not in b for b in bodies)  # no baseline: drift
+
+
+def test_audit_daemon_serves_metrics(tmp_path: Path) -> None:
+    import httpx
+
+    from lbguard.sandbox.haproxy_box import free_port
+
+    port = free_port()
+    scraped: list[str] = []
+
+    def scrape() -> None:
+        scraped.append(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
+
+    _daemon(tmp_path, "--metrics", f"127.0.0.1:{port}", probe=scrape)
+    (text,) = scraped
+    assert "lbguard_audit_failed 1.0" in text
+    assert 'lbguard_audit_findings{kind="drift",severity="warning"} 1.0' in text
 
 
 def test_audit_daemon_records_failed_cycles_and_carries_on(tmp_path: Path) -> None:

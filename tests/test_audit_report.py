@@ -95,6 +95,8 @@ def test_unreadable_config_is_a_finding_not_a_crash(tmp_path: Path) -> None:
     [
         (("audit", "--every", "soon"), "not a duration"),
         (("audit", "--every", "0s"), "more than zero"),
+        (("audit", "--metrics", "127.0.0.1:9918"), "use it with --every"),
+        (("audit", "--every", "1h", "--metrics", "nowhere"), "wants HOST:PORT"),
         (("audit", "--baseline", "42"), "no baseline 42"),
         (("postmortem", "--since", "yesterday-ish"), "neither a duration"),
         (("audit", str(EXAMPLES / "incident" / "provision-lb.sh")), "not a balancer config"),

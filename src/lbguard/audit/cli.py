@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -16,6 +16,9 @@ from lbguard.findings import Severity
 from lbguard.model import Dialect
 from lbguard.settings import Settings
 from lbguard.store import Store, StoreError
+
+if TYPE_CHECKING:
+    from lbguard.audit.run import AuditReport
 
 _store_option = click.option(
     "--store",
@@ -209,6 +212,12 @@ def show_command(
     help="Lowest severity that makes the exit code 1 (default: warning).",
 )
 @click.option("--every", metavar="DURATION", help="Run as a daemon: audit every 1h, 30m...")
+@click.option(
+    "--metrics",
+    "metrics_at",
+    metavar="HOST:PORT",
+    help="With --every: serve the last audit's results on http://HOST:PORT/metrics.",
+)
 @click.option("--no-native", is_flag=True, help="Do not run haproxy -c / nginx -t.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the report here.")
 @_dialect_option
@@ -223,6 +232,7 @@ def audit_command(
     baseline_id: int | None,
     fail_on: str | None,
     every: str | None,
+    metrics_at: str | None,
     no_native: bool,
     output: Path | None,
     dialect: str | None,
@@ -238,8 +248,11 @@ def audit_command(
     from lbguard.audit.render import RENDERERS
     from lbguard.audit.run import run_audit
 
+    if metrics_at and every is None:
+        raise LbguardError("--metrics serves a daemon's results: use it with --every")
     settings, store = _open(store_url, settings_path)
     threshold = Severity.parse(fail_on) if fail_on else settings.severity_threshold()
+    observe = _serve_metrics(metrics_at) if metrics_at else None
 
     def once() -> bool:
         try:
@@ -261,6 +274,8 @@ def audit_command(
                 store.append("audit", body, subject=" ".join(configs))
             raise
         failed = report.failed(threshold)
+        if observe is not None:
+            observe(report, failed)
         if record or every:
             store.append("audit", report.record_body(threshold), subject=" ".join(report.configs))
         _emit(lambda stream: RENDERERS[fmt](report, stream, threshold), output)
@@ -282,6 +297,30 @@ def audit_command(
         )
         click.echo("lbguard: audit daemon stopped", err=True)
     sys.exit(EXIT_OK)
+
+
+def _serve_metrics(address: str) -> Callable[[AuditReport, bool], None]:
+    """Start /metrics (watch's server, the audit's own registry); returns the observer."""
+    from prometheus_client import CollectorRegistry
+
+    from lbguard.audit.metrics import AuditMetrics
+    from lbguard.haproxy_runtime import RuntimeAPIError, parse_endpoint
+    from lbguard.watch.metrics import serve_metrics
+
+    try:
+        where = parse_endpoint(address)
+    except RuntimeAPIError:
+        where = None
+    if where is None or where.host is None or where.port is None:
+        raise LbguardError(f"--metrics wants HOST:PORT (like 127.0.0.1:9918), not '{address}'")
+    registry = CollectorRegistry()
+    metrics = AuditMetrics(registry)
+    try:
+        server = serve_metrics(registry, where.host, where.port)
+    except OSError as exc:
+        raise LbguardError(f"cannot serve /metrics on {address}: {exc.strerror}") from None
+    click.echo(f"lbguard: metrics on http://{where.host}:{server.server_port}/metrics", err=True)
+    return metrics.observe
 
 
 # --------------------------------------------------------------------------- trail
