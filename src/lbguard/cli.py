@@ -22,6 +22,8 @@ _LAZY = {
     "simulate": ("lbguard.simulate.cli", "simulate_command"),
     "diff": ("lbguard.simulate.cli", "diff_command"),
     "verify": ("lbguard.sandbox.cli", "verify_command"),
+    "agent": ("lbguard.health.cli", "agent_command"),
+    "probe": ("lbguard.health.cli", "probe_command"),
 }
 
 
