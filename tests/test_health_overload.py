@@ -125,7 +125,7 @@ def test_error_ratio_goes_failing_and_holds() -> None:
     assert a.state is State.FAILING and a.weight_pct == 0
     assert "5xx" in a.reason
     line = agent_reply(a)
-    assert line.startswith("down#") and line.endswith("\n") and line.count("\n") == 1
+    assert line.startswith("down #") and line.endswith("\n") and line.count("\n") == 1
     # No traffic (the balancer took it out): the verdict holds for two windows.
     clock.now += 15
     assert m.assess().state is State.FAILING
@@ -147,7 +147,7 @@ def test_agent_reply_grammar() -> None:
     assert agent_reply(m.assess()) == "maint\n"
     m.maint, m.failure = False, "db down,\r\nreally"
     line = agent_reply(m.assess())
-    assert line == "down#db down, really\n"
+    assert line == "down #db down, really\n"
     assert parse_agent_reply(line) == {"health": "down", "description": "db down, really"}
 
 

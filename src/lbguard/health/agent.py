@@ -4,7 +4,7 @@ Two listeners share one `OverloadMonitor`:
 
 - the HAProxy agent-check port: on each connection it writes one line in the grammar
   of HAProxy's `agent-check` (words separated by spaces, the line ended by a newline,
-  a description after `#` only with a health word) and closes;
+  a description after a word-initial `#` only with a health word) and closes;
 - an HTTP port with `GET /healthz` (liveness: the agent is running) and `GET /readyz`
   (200 when ready, 503 when overloaded, draining or failing; JSON detail). By
   default it is the agent-check port + 1, which is where `lbguard probe` looks.
@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 from lbguard.health.overload import Assessment, OverloadMonitor, State
 
-# A health word is followed by `#description` up to the end of the line; HAProxy
-# shows it in `show stat` (agent_desc / last_agt) and in its logs.
+# A health word is followed by ` #description` up to the end of the line; HAProxy
+# shows it in `show stat` (last_agt) and in its logs. The `#` must start a word:
+# HAProxy 2.6 reads `down#reason` as one unknown word and ignores the `down`.
 _MAX_REASON = 120
 # After a drain or maint, say `ready` for this long so every balancer that polls the
 # agent sees it; never otherwise, because `ready` would also cancel an operator's
@@ -39,7 +40,7 @@ def agent_reply(assessment: Assessment, *, say_ready: bool = False) -> str:
     state = assessment.state
     if state is State.FAILING:
         reason = " ".join(assessment.reason.split())[:_MAX_REASON] or "failing"
-        return f"down#{reason}\n"
+        return f"down #{reason}\n"
     if state is State.MAINT:
         return "maint\n"
     if state is State.DRAINING:

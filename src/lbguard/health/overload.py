@@ -74,7 +74,7 @@ class Thresholds:
     # before latency or errors vote.
     window_seconds: float = 10.0
     min_requests: int = 20
-    # A 5xx ratio at or above this (with min_requests) means failing: `down#...`.
+    # A 5xx ratio at or above this (with min_requests) means failing: `down #...`.
     fail_error_ratio: float = 0.5
     # Latencies below this are treated as this, so a 1 ms baseline does not turn a
     # 4 ms response into "4x slower".

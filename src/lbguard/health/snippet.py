@@ -15,6 +15,9 @@ def server_line(server: Server, agent_port: int, inter: str = "2s") -> str:
         if key in _AGENT_OPTIONS:
             continue
         words.append(key if value is None else f"{key} {value}")
+    if not server.has_option("check"):
+        # HAProxy ignores an agent's `down` unless the server is health-checked.
+        words.append("check")
     words.extend(["agent-check", "agent-port", str(agent_port), "agent-inter", inter])
     return " ".join(words)
 
