@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lbguard.native import find_binary
+from postgres_server import PostgresServer, postgres_server
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -48,3 +50,19 @@ def haproxy_bin() -> str:
 @pytest.fixture
 def nginx_bin() -> str:
     return require_nginx()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; each test takes its own database."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.native)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same store tests run on SQLite and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'lbguard.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()

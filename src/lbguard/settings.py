@@ -28,6 +28,11 @@ class Settings(BaseModel):
         (), description="rule codes or names to run; when set, only these run"
     )
     native: bool = Field(True, description="also run haproxy -c / nginx -t when installed")
+    store: str | None = Field(
+        None,
+        description="store URL (sqlite:///PATH or postgresql+psycopg://...) or SQLite path; "
+        "LBGUARD_STORE overrides it; default $XDG_STATE_HOME/lbguard/lbguard.db",
+    )
     rules: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-rule options and 'severity', keyed by code or name"
     )
