@@ -266,6 +266,12 @@ class OverloadMonitor:
         with self._lock:
             self._done.append((self.clock(), latency, status >= 500))
 
+    @property
+    def in_flight_now(self) -> float:
+        """Requests in flight at this instant (hooks) or at the last status reading."""
+        with self._lock:
+            return self._current()
+
     def _current(self) -> float:
         return self._gauge if self._gauge is not None else float(self._in_flight)
 

@@ -116,9 +116,10 @@ class RuntimeAPI:
         if header is None:
             return []
         rows = []
-        for line in lines:
-            if line and not line.startswith("#") and line[0].isdigit():
-                rows.append(dict(zip(header, line.split(), strict=False)))
+        for line in lines[1:]:  # the first line is the format version
+            parts = line.split()
+            if len(parts) >= 4 and not line.startswith("#"):
+                rows.append(dict(zip(header, parts, strict=False)))
         return rows
 
 
