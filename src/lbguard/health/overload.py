@@ -54,7 +54,7 @@ class Thresholds:
     """Every documented threshold of docs/health.md, with its default."""
 
     # Time-averaged requests in flight over the configured capacity.
-    inflight: Threshold = Threshold(0.75, 0.95)
+    inflight: Threshold = Threshold(0.80, 0.95)
     # Latency over the server's own learned baseline (a ratio).
     latency_p50: Threshold = Threshold(1.5, 3.0)
     latency_p99: Threshold = Threshold(2.0, 5.0)
