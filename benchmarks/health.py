@@ -279,6 +279,11 @@ def lead_time(workers: int, service: float, steady: float, step: float) -> dict[
             state = last.state.value if last else "?"
             if state == "overloaded" and "overloaded_by" not in result and last and last.worst:
                 result["overloaded_by"] = last.worst.detail
+            now = time.monotonic() - t0
+            if now < steady and last and last.weight_pct < 100 and last.worst:
+                result.setdefault("steady_moved_by", []).append(
+                    f"{now:.1f}s {last.weight_pct}%: {last.worst.name} ({last.worst.detail})"
+                )
             weights.append(
                 (
                     time.monotonic() - t0,
@@ -336,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     r = lead_time(args.workers, service, steady, step)
     print(f"  weights reported during steady 70% load: {r['steady_weights']}")
+    for line in r.get("steady_moved_by", [])[:5]:
+        print(f"    moved at {line}")
     print(f"  first 'overloaded' because: {r.get('overloaded_by')}")
     print(
         f"  first weight drop at {_s(r['first_weight_drop_s'])}, first 'overloaded' at "

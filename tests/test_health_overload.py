@@ -78,7 +78,7 @@ def test_in_flight_near_capacity_lowers_weight_then_recovers_slowly() -> None:
     clock = Clock()
     m = OverloadMonitor(capacity=10, clock=clock)
     weights = []
-    for _ in range(8):
+    for _ in range(15):
         starts = [m.request_started() for _ in range(10)]
         clock.now += 1.0
         for s in starts:

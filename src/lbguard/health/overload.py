@@ -54,7 +54,7 @@ class Thresholds:
     """Every documented threshold of docs/health.md, with its default."""
 
     # Time-averaged requests in flight over the configured capacity.
-    inflight: Threshold = Threshold(0.80, 0.95)
+    inflight: Threshold = Threshold(0.85, 0.95)
     # Latency over the server's own learned baseline (a ratio).
     latency_p50: Threshold = Threshold(1.5, 3.0)
     latency_p99: Threshold = Threshold(2.0, 5.0)
@@ -84,7 +84,7 @@ class Thresholds:
     baseline_tau_seconds: float = 60.0
     baseline_learn_below: float = 0.25
     # Time constant of the in-flight average.
-    inflight_tau_seconds: float = 2.0
+    inflight_tau_seconds: float = 3.0
     release_per_second: float = 0.10
     enter_overloaded: float = 1.0
     leave_overloaded: float = 0.7
