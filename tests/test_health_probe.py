@@ -230,6 +230,18 @@ def test_agent_snippet_from_the_model(tmp_path: Path) -> None:
     assert bad.returncode == 2 and bad.stderr.startswith("lbguard: error: no backend")
 
 
+def _http(port: int, request: bytes) -> tuple[bytes, bytes]:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(request + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, body
+
+
 def test_agent_daemon_answers_and_stops_on_sigterm() -> None:
     port = free_pair()
     proc = subprocess.Popen(
@@ -250,14 +262,11 @@ def test_agent_daemon_answers_and_stops_on_sigterm() -> None:
 
         line = wait_for(reply, 20, 0.1)
         assert line.startswith("up ") and line.endswith("%\n"), line
-        with socket.create_connection(("127.0.0.1", port + 1), timeout=2) as s:
-            s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
-            data = b""
-            while chunk := s.recv(4096):
-                data += chunk
-        head, body = data.split(b"\r\n\r\n", 1)
+        head, body = _http(port + 1, b"GET /readyz")
         assert head.split()[1] in (b"200", b"503")
         assert json.loads(body)["capacity"] == 10
+        head, body = _http(port + 1, b"HEAD /healthz")
+        assert head.startswith(b"HTTP/1.1 200") and body == b""
     finally:
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=20)

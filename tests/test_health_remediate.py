@@ -277,3 +277,18 @@ def test_executor_refuses_the_last_server_and_stops_at_panic(
 def test_runtime_api_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(LbguardError, match="cannot reach HAProxy's runtime API"):
         RuntimeAPI(str(tmp_path / "missing.sock")).show_stat()
+
+
+def test_an_unreachable_runtime_api_is_recorded_not_raised(tmp_path: Path) -> None:
+    printed: list[str] = []
+    with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        ex = Executor(
+            RuntimeAPI(str(tmp_path / "missing.sock")),
+            trail=store,
+            dry_run=False,
+            echo=printed.append,
+        )
+        assert ex.on_alert(Alert("imbalance", "app", "web2")) == []
+        [record] = list(store.records(kinds=["action"]))
+    assert record.body["what"] == "error" and "runtime API" in record.body["why"]
+    assert printed and printed[0].startswith("remediate: cannot act on app:")

@@ -156,13 +156,14 @@ class Agent:
     async def _http_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            response = self._route(head.split(b"\r\n", 1)[0])
+            request_line = head.split(b"\r\n", 1)[0]
+            response = self._route(request_line)
             reason = _REASONS.get(response.status, "OK")
             writer.write(
                 f"HTTP/1.1 {response.status} {reason}\r\nContent-Type: {response.content_type}"
                 f"\r\nContent-Length: {len(response.body)}\r\nCache-Control: no-store\r\n"
                 "Connection: close\r\n\r\n".encode()
-                + response.body
+                + (b"" if request_line.startswith(b"HEAD ") else response.body)
             )
             await writer.drain()
         except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):

@@ -7,10 +7,14 @@ import contextlib
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from lbguard.errors import EXIT_FINDINGS, EXIT_OK, LbguardError
+
+if TYPE_CHECKING:
+    from lbguard.health.agent import Agent
 
 
 @click.command("agent")
@@ -116,10 +120,7 @@ def agent_command(
         raise LbguardError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-async def _serve(agent: object) -> None:
-    from lbguard.health.agent import Agent
-
-    assert isinstance(agent, Agent)
+async def _serve(agent: Agent) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from lbguard.errors import LbguardError
 from lbguard.health.runtime_api import PoolState, RuntimeAPI
 
 
@@ -324,7 +325,18 @@ class Executor:
         """The watch daemon's `on_alert` hook."""
         if not alert.pool:
             return []
-        pool = self.api.pool_state(alert.pool)
+        try:
+            pool = self.api.pool_state(alert.pool)
+        except LbguardError as exc:
+            # The alert itself is delivered by watch either way; remediation only
+            # notes that it could not look, and never takes watch down with it.
+            self.echo(f"remediate: cannot act on {alert.pool}: {exc.message}")
+            self._record(
+                alert.pool,
+                alert.server,
+                {"what": "error", "why": exc.message, "fingerprint": alert.fingerprint},
+            )
+            return []
         outcomes = self.policy.on_alert(alert, pool)
         for outcome in outcomes:
             if isinstance(outcome, Action):
@@ -345,7 +357,10 @@ class Executor:
         if self.dry_run:
             self.echo(f"remediate: dry-run, would send: {action.command}")
         else:
-            answer = self.api.command(action.command).strip()
+            try:
+                answer = self.api.command(action.command).strip()
+            except LbguardError as exc:
+                answer = exc.message
             if answer:
                 error = answer.splitlines()[0]
                 self.echo(f"remediate: HAProxy refused '{action.command}': {error}")
