@@ -272,3 +272,30 @@ def test_agent_daemon_answers_and_stops_on_sigterm() -> None:
         _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_probe_unix_socket_servers(tmp_path: Path) -> None:
+    loop = LoopThread()
+    path = tmp_path / "app.sock"
+
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await r.readuntil(b"\r\n\r\n")
+        w.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+        await w.drain()
+        w.close()
+
+    server = loop.run(asyncio.start_unix_server(handle, str(path)))
+    try:
+        cfg = tmp_path / "nginx.conf"
+        cfg.write_text(
+            "events {}\nhttp {\n    upstream app {\n"
+            f"        server unix:{path};\n        server unix:{tmp_path / 'gone.sock'};\n"
+            "    }\n    server { listen 80; location / { proxy_pass http://app; } }\n}\n"
+        )
+        proc = lbguard("probe", str(cfg), "--format", "json")
+    finally:
+        server.close()
+        loop.stop()
+    by = {r["endpoint"]: r["status"] for r in json.loads(proc.stdout)["servers"]}
+    assert by == {f"unix:{path}": "up", f"unix:{tmp_path / 'gone.sock'}": "down"}
+    assert proc.returncode == 1

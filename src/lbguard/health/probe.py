@@ -133,8 +133,26 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
+def unix_path(address: str) -> str | None:
+    """The socket path of a unix-socket server (nginx `unix:/p`, HAProxy `/p` or `unix@/p`)."""
+    for prefix in ("unix:", "unix@"):
+        if address.startswith(prefix):
+            return address[len(prefix) :]
+    return address if address.startswith("/") else None
+
+
 def _connect(host: str, port: int, timeout: float) -> socket.socket:
-    return socket.create_connection((host.strip("[]"), port), timeout=timeout)
+    path = unix_path(host)
+    if path is None:
+        return socket.create_connection((host.strip("[]"), port), timeout=timeout)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _tls_context(server: Server) -> ssl.SSLContext:
@@ -217,26 +235,31 @@ def probe_server(
         return result
     port_opt = server.option("port")
     port = int(port_opt) if port_opt and port_opt.isdigit() else server.port
-    if port is None:
+    host = server.option("addr") or server.address
+    local_socket = unix_path(host) is not None
+    if local_socket:
+        port = 0  # a unix socket is on this machine by definition
+    elif port is None:
         result.status, result.reason = "skipped", "no port on the server line"
         return result
-    host = server.option("addr") or server.address
-    if not allow_remote and not is_loopback(host):
+    if not local_socket and not allow_remote and not is_loopback(host):
         result.status = "skipped"
         result.reason = "not a loopback address; pass --allow-remote to probe it"
         return result
+    layer4 = "unix" if local_socket else "tcp"
     use_tls = server.has_option("ssl") or server.has_option("check-ssl")
     http = http_check_of(pool)
     started = time.perf_counter()
     try:
         sock = _connect(host, port, timeout)
     except OSError as exc:
-        result.checks.append(Check("tcp", False, None, f"connect failed: {exc.strerror or exc}"))
-        result.status, result.reason = "down", f"TCP connect to {host}:{port} failed"
+        result.checks.append(Check(layer4, False, None, f"connect failed: {exc.strerror or exc}"))
+        where = host if local_socket else f"{host}:{port}"
+        result.status, result.reason = "down", f"connect to {where} failed"
         return _agent(result, server, host, timeout, allow_remote)
     stream: socket.socket = sock
     try:
-        result.checks.append(Check("tcp", True, time.perf_counter() - started, "connected"))
+        result.checks.append(Check(layer4, True, time.perf_counter() - started, "connected"))
         if use_tls:
             try:
                 sni = server.option("sni") or server.option("verifyhost")
