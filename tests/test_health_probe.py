@@ -18,7 +18,7 @@ import pytest
 
 from health_helpers import Backend, LoopThread, free_pair, free_port, wait_for
 from lbguard.health.overload import HostSignals, OverloadMonitor, Threshold, Thresholds
-from lbguard.health.probe import HttpCheck, http_check_of, is_loopback
+from lbguard.health.probe import HttpCheck, http_check_of, is_loopback, masked_path
 from lbguard.model import Dialect
 
 
@@ -208,6 +208,8 @@ def test_http_check_from_the_model(tmp_path: Path) -> None:
     assert http_check_of(a) == HttpCheck("HEAD", "/ping")
     assert http_check_of(b) is None
     assert http_check_of(c) == HttpCheck("OPTIONS", "/status", None, frozenset(range(200, 205)))
+    assert masked_path("/h?token=s3cr3t&x") == "/h?token=********&x"
+    assert masked_path("/h") == "/h"
     assert is_loopback("127.3.4.5") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("192.0.2.1")
 

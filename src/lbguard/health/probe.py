@@ -25,6 +25,7 @@ from pathlib import Path
 
 from lbguard.errors import LbguardError
 from lbguard.model import Pool, Server
+from lbguard.redact import MASK
 
 # Latency this many times the baseline (and at least SLOW_MIN_DELTA more) is overload.
 SLOW_FACTOR = 3.0
@@ -139,6 +140,20 @@ def unix_path(address: str) -> str | None:
         if address.startswith(prefix):
             return address[len(prefix) :]
     return address if address.startswith("/") else None
+
+
+def masked_path(path: str) -> str:
+    """The check path for output, with query values masked: they may hold tokens."""
+    base, sep, query = path.partition("?")
+    if not sep:
+        return path
+    return (
+        base
+        + "?"
+        + "&".join(
+            f"{k}={MASK}" if eq else k for k, eq, _ in (p.partition("=") for p in query.split("&"))
+        )
+    )
 
 
 def _connect(host: str, port: int, timeout: float) -> socket.socket:
@@ -277,21 +292,22 @@ def probe_server(
                 f"{http.method} {http.path} HTTP/1.1\r\nHost: {req_host}\r\n"
                 "User-Agent: lbguard-probe\r\nConnection: close\r\n\r\n".encode()
             )
-            detail = f"{http.method} {http.path}: no response"
+            shown = f"{http.method} {masked_path(http.path)}"
+            detail = f"{shown}: no response"
             try:
                 head = _read_head(stream)
             except OSError as exc:
                 head = b""
-                detail = f"{http.method} {http.path}: {exc}"
+                detail = f"{shown}: {exc}"
             status = _status_of(head)
             elapsed = time.perf_counter() - started
             ok = status is not None and (
                 status in http.expect if http.expect else 200 <= status < 400
             )
             if status is not None:
-                detail = f"{http.method} {http.path} -> {status}"
+                detail = f"{shown} -> {status}"
             elif head:
-                detail = f"{http.method} {http.path}: not an HTTP response"
+                detail = f"{shown}: not an HTTP response"
             result.checks.append(Check("http", ok, elapsed if status else None, detail))
             if not ok:
                 result.status, result.reason = "down", f"health check {detail}"
