@@ -4,6 +4,7 @@ with its reason in HAProxy's own stats."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +138,47 @@ def test_failing_server_goes_down_with_its_reason(farm: Farm) -> None:
     line = next(x for x in state.splitlines() if " web3 " in x)
     assert line.split()[5] == "0", line
     assert show_stat(farm.sock, "app")["web1"]["status"].startswith("UP")
+
+
+def test_agent_up_does_not_revive_a_server_failing_its_own_check(
+    haproxy_bin: str, tmp_path: Path
+) -> None:
+    """`up` means "up if the health checks agree": the agent can lower or stop traffic,
+    but never overrule HAProxy's own HTTP check."""
+    loop = LoopThread()
+    # Its agent's monitor is separate from the app, so the agent keeps saying up.
+    bad = Backend("bad", OverloadMonitor(), status=503)
+    loop.run(bad.start())
+    agent_only = Backend("agent", OverloadMonitor())
+    loop.run(agent_only.start())
+    port = free_port()
+    sock = str(tmp_path / "admin.sock")
+    agent = f"agent-check agent-port {agent_only.agent_port} agent-inter 200ms"
+    haproxy = HAProxy(
+        haproxy_bin,
+        f"""global
+    stats socket {sock} level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+listen fe
+    bind 127.0.0.1:{port}
+    option httpchk GET /
+    server bad 127.0.0.1:{bad.port} check inter 200ms fall 2 rise 2 {agent}
+""",
+        tmp_path,
+    )
+    haproxy.start(port)
+    try:
+        wait_for(lambda: "via agent : up" in show_stat(sock, "fe")["bad"]["last_agt"], 10)
+        for _ in range(10):
+            assert show_stat(sock, "fe")["bad"]["status"].startswith("DOWN")
+            time.sleep(0.2)
+    finally:
+        haproxy.stop()
+        loop.run(bad.stop())
+        loop.run(agent_only.stop())
+        loop.stop()
+    assert agent_only.agent is not None and agent_only.agent.reply().startswith("up ")

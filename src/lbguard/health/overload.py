@@ -214,6 +214,7 @@ class OverloadMonitor:
     def __post_init__(self) -> None:
         now = self.clock()
         self._lock = threading.Lock()
+        self._assess_lock = threading.Lock()
         self._in_flight = 0
         self._area = 0.0
         self._changed = now
@@ -278,7 +279,14 @@ class OverloadMonitor:
     # ------------------------------------------------------------------ assessment
 
     def assess(self) -> Assessment:
-        """Evaluate every signal now; call it every second or so, and on every query."""
+        """Evaluate every signal now; call it every second or so, and on every query.
+
+        Safe from any thread: the smoothing state is updated under its own lock.
+        """
+        with self._assess_lock:
+            return self._assess()
+
+    def _assess(self) -> Assessment:
         t = self.thresholds
         now = self.clock()
         with self._lock:
