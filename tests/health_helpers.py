@@ -121,6 +121,18 @@ class Backend:
             writer.close()
 
 
+def haproxy_config(sock: str, timeout: str, proxies: str) -> str:
+    """A loopback config: an admin stats socket, HTTP defaults, then `proxies`."""
+    return f"""global
+    stats socket {sock} level admin
+defaults
+    mode http
+    timeout connect 2s
+    timeout client {timeout}
+    timeout server {timeout}
+{proxies}"""
+
+
 class HAProxy:
     """The real haproxy on a generated config; killed with its process group on exit."""
 

@@ -16,6 +16,7 @@ from health_helpers import (
     Load,
     LoopThread,
     free_port,
+    haproxy_config,
     runtime,
     shares,
     show_stat,
@@ -46,20 +47,17 @@ class Farm:
         )
         self.haproxy = HAProxy(
             haproxy_bin,
-            f"""global
-    stats socket {self.sock} level admin
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 20s
-    timeout server 20s
-frontend fe
+            haproxy_config(
+                self.sock,
+                "20s",
+                f"""frontend fe
     bind 127.0.0.1:{self.port}
     default_backend app
 backend app
     balance roundrobin
 {servers}
 """,
+            ),
             tmp,
         )
         self.haproxy.start(self.port)
@@ -156,18 +154,15 @@ def test_agent_up_does_not_revive_a_server_failing_its_own_check(
     agent = f"agent-check agent-port {agent_only.agent_port} agent-inter 200ms"
     haproxy = HAProxy(
         haproxy_bin,
-        f"""global
-    stats socket {sock} level admin
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-listen fe
+        haproxy_config(
+            sock,
+            "5s",
+            f"""listen fe
     bind 127.0.0.1:{port}
     option httpchk GET /
     server bad 127.0.0.1:{bad.port} check inter 200ms fall 2 rise 2 {agent}
 """,
+        ),
         tmp_path,
     )
     haproxy.start(port)

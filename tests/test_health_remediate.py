@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from health_helpers import HAProxy, free_port, show_stat, wait_for
+from health_helpers import HAProxy, free_port, haproxy_config, show_stat, wait_for
 from lbguard.errors import LbguardError
 from lbguard.health.remediate import Action, Executor, Panic, PanicAlert, Refusal, Remediator
 from lbguard.health.runtime_api import PoolState, RuntimeAPI, ServerState
@@ -167,14 +167,10 @@ def lb(haproxy_bin: str, tmp_path: Path) -> Iterator[tuple[RuntimeAPI, Path]]:
     )
     haproxy = HAProxy(
         haproxy_bin,
-        f"""global
-    stats socket {sock} level admin
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-frontend fe
+        haproxy_config(
+            sock,
+            "5s",
+            f"""frontend fe
     bind 127.0.0.1:{front}
     default_backend app
 backend app
@@ -185,6 +181,7 @@ backend solo
     server solo3 127.0.0.1:{ports["solo3"]} check inter 200ms backup
     server solo4 127.0.0.1:{dead} check inter 200ms fall 1
 """,
+        ),
         tmp_path,
     )
     haproxy.start(front)
