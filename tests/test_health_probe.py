@@ -301,3 +301,24 @@ def test_probe_unix_socket_servers(tmp_path: Path) -> None:
     by = {r["endpoint"]: r["status"] for r in json.loads(proc.stdout)["servers"]}
     assert by == {f"unix:{path}": "up", f"unix:{tmp_path / 'gone.sock'}": "down"}
     assert proc.returncode == 1
+
+
+def test_snippet_round_trip_satisfies_lbg207_and_haproxy(tmp_path: Path) -> None:
+    from conftest import EXAMPLES, require_haproxy
+
+    require_haproxy()
+    fixed = EXAMPLES / "incident" / "haproxy.fixed.cfg"
+    snippet = lbguard("agent", "--print-haproxy-snippet", str(fixed), "--backend", "app")
+    assert snippet.returncode == 0, snippet.stderr
+    new_servers = [line for line in snippet.stdout.splitlines() if not line.startswith("#")]
+    lines = fixed.read_text().splitlines()
+    kept = [x for x in lines if not x.strip().startswith("server web-")]
+    at = next(i for i, x in enumerate(kept) if x.startswith("backend app")) + 1
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text("\n".join(kept[:at] + new_servers + kept[at:]) + "\n")
+    before = json.loads(lbguard("check", "--format", "json", str(fixed)).stdout)
+    after = lbguard("check", "--format", "json", "--fail-on", "info", str(cfg))
+    assert "LBG207" in {f["code"] for f in before["findings"]}
+    # With the agent lines the config is clean even at info level, the real haproxy -c
+    # included.
+    assert after.returncode == 0, after.stdout

@@ -25,8 +25,8 @@ def server_line(server: Server, agent_port: int, inter: str = "2s") -> str:
 def haproxy_snippet(pool: Pool, agent_port: int, inter: str = "2s") -> str:
     """Lines to paste into `backend <pool>`; one per server, in config order."""
     lines = [
-        f"# backend {pool.name}: lbguard agent on port {agent_port} of every server "
-        f"(run 'lbguard agent --port {agent_port}' on each)"
+        f"# backend {pool.name}: replaces its server lines (default-server options spelled "
+        f"out); run 'lbguard agent --port {agent_port}' on every server"
     ]
     lines.extend(f"    {server_line(s, agent_port, inter)}" for s in pool.servers)
     return "\n".join(lines) + "\n"
