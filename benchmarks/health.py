@@ -275,7 +275,7 @@ def lead_time(workers: int, service: float, steady: float, step: float) -> dict[
             reader, writer = await asyncio.open_connection("127.0.0.1", agent.agent_port)
             line = (await reader.readline()).decode().strip()
             writer.close()
-            last = agent._last
+            last = agent.last
             state = last.state.value if last else "?"
             if state == "overloaded" and "overloaded_by" not in result and last and last.worst:
                 result["overloaded_by"] = last.worst.detail

@@ -101,6 +101,11 @@ class Agent:
             self._last = a
             return a
 
+    @property
+    def last(self) -> Assessment | None:
+        """The most recent assessment (from the ticker or a query), without a new one."""
+        return self._last
+
     def reply(self) -> str:
         a = self.assess()
         return agent_reply(a, say_ready=time.monotonic() < self._admin_until)
