@@ -262,11 +262,6 @@ class OverloadMonitor:
             self._changed = now
             self._gauge = value
 
-    def observe_request(self, latency: float, status: int) -> None:
-        """A finished request seen from outside (a sidecar's log or status source)."""
-        with self._lock:
-            self._done.append((self.clock(), latency, status >= 500))
-
     @property
     def in_flight_now(self) -> float:
         """Requests in flight at this instant (hooks) or at the last status reading."""
