@@ -223,3 +223,15 @@ def test_status_pages() -> None:
     got = parse_status(prom)
     assert got is not None and got.in_flight == 5
     assert parse_status("hello") is None
+
+
+def test_agent_says_ready_only_after_its_own_drain() -> None:
+    from lbguard.health.agent import Agent
+
+    agent = Agent(OverloadMonitor(clock=Clock()))
+    # Never `ready` unprompted: it would cancel an operator's drain.
+    assert agent.reply() == "up 100%\n"
+    agent.monitor.draining = True
+    assert agent.reply() == "up drain\n"
+    agent.monitor.draining = False
+    assert agent.reply() == "up ready 100%\n"
