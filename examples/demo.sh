@@ -42,5 +42,8 @@ section "7. Machine-readable output for CI (JSON contract, version 1)"
 "$LBGUARD" check --format json examples/incident/haproxy.cfg | head -n 30
 echo
 
+section "7. Seeing overload coming: agent-check lines for the fixed config (LBG207's suggestion)"
+"$LBGUARD" agent --print-haproxy-snippet examples/incident/haproxy.fixed.cfg --backend app
+
 section "Next"
 echo "Rule reference: docs/rules/index.md   Usage: README.md   Try: lbguard explain LBG101"
