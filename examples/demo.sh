@@ -38,7 +38,10 @@ section "6. lbguard watch: the outage replayed live, and caught within seconds"
 "${PYTHON:-.venv/bin/python}" examples/watch_demo.py
 echo "(exit status $? : the alert fired on the bad reload and resolved after the fix)"
 
-section "7. lbguard audit: what was deployed against what was approved"
+section "7. Seeing overload coming: agent-check lines for the fixed config (LBG207's suggestion)"
+"$LBGUARD" agent --print-haproxy-snippet examples/incident/haproxy.fixed.cfg --backend app
+
+section "8. lbguard audit: what was deployed against what was approved"
 audit_dir=$(mktemp -d)
 export LBGUARD_STORE="$audit_dir/lbguard.db"   # a throwaway trail, not yours
 cp examples/incident/haproxy.fixed.cfg "$audit_dir/haproxy.cfg"
@@ -52,7 +55,7 @@ echo "(exit status $? : unapproved drift, ranked by the traffic it moves, fails 
 rm -rf "$audit_dir"
 unset LBGUARD_STORE
 
-section "8. Machine-readable output for CI (JSON contract, version 1)"
+section "9. Machine-readable output for CI (JSON contract, version 1)"
 "$LBGUARD" check --format json examples/incident/haproxy.cfg | head -n 30
 echo
 

@@ -23,6 +23,8 @@ _LAZY = {
     "diff": ("lbguard.simulate.cli", "diff_command"),
     "verify": ("lbguard.sandbox.cli", "verify_command"),
     "watch": ("lbguard.watch.cli", "watch_command"),
+    "agent": ("lbguard.health.cli", "agent_command"),
+    "probe": ("lbguard.health.cli", "probe_command"),
     "audit": ("lbguard.audit.cli", "audit_command"),
     "baseline": ("lbguard.audit.cli", "baseline_command"),
     "trail": ("lbguard.audit.cli", "trail_command"),
