@@ -8,6 +8,7 @@ deterministic algorithms every request must land on the same server.
 from __future__ import annotations
 
 import json
+from collections import Counter
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from conftest import EXAMPLES, require_haproxy
 from lbguard.model import Dialect
 from lbguard.parsers.haproxy import parse_haproxy
-from lbguard.sandbox.run import loopback_trace, run_haproxy
+from lbguard.sandbox.run import Observed, loopback_trace, run_haproxy
 from lbguard.simulate.engine import simulate
 from lbguard.simulate.traffic import TrafficModel
 
@@ -50,6 +51,17 @@ MATRIX = {
 }
 
 
+def assert_agrees(observed: Observed, predicted: list[str], *, by_request: bool) -> None:
+    """Every request answered, and by the predicted server (or in the predicted counts)."""
+    assert observed.failed == 0 and observed.sent == len(predicted)
+    if by_request:
+        assert dict(zip(observed.indices, observed.sequence, strict=True)) == dict(
+            enumerate(predicted)
+        )
+    else:
+        assert Counter(observed.sequence) == Counter(predicted)
+
+
 @pytest.mark.native
 @pytest.mark.parametrize("name", sorted(MATRIX))
 def test_real_haproxy_matches_the_model(name: str, tmp_path: Path) -> None:
@@ -63,13 +75,18 @@ def test_real_haproxy_matches_the_model(name: str, tmp_path: Path) -> None:
     trace = loopback_trace(
         TrafficModel(requests=240, clients=60, client_subnets=20, uris=50, seed=9).generate()
     )
-    observed = run_haproxy(str(cfg), config, pool, trace, timeout=30)
-    assert observed.failed == 0
     model = simulate(pool, Dialect.HAPROXY, trace)
     predicted = [pool.servers[i].name if i >= 0 else "" for i in model.picks]
+    # One request at a time, in trace order: the same server for every request.
+    observed = run_haproxy(str(cfg), config, pool, trace, timeout=30, ordered=True)
+    assert observed.failed == 0
     assert observed.sequence == predicted
     # The balancer's own counters agree with what the stubs saw.
     assert {k: v for k, v in observed.stats.items() if v} == dict(observed.counts)
+    # At full speed (keep-alive, pipelined, concurrent) hashes still pick the same
+    # server per request, and the order-dependent algorithms the same counts.
+    fast = run_haproxy(str(cfg), config, pool, trace, timeout=30)
+    assert_agrees(fast, predicted, by_request=pool.balance.is_hash)
 
 
 @pytest.mark.native

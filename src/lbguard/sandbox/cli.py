@@ -66,7 +66,9 @@ def verify_pool(
     max_share: float,
     replay: Trace | None = None,
     stage: Mapping[str, tuple[float, int]] | None = None,
+    prefix: str | None = None,
 ) -> dict[str, Any]:
+    """Run one pool's traffic through the real balancer and judge it against the model."""
     from lbguard.sandbox.run import loopback_trace, run_haproxy, run_nginx
 
     trace = loopback_trace(replay if replay is not None else model.generate())
@@ -79,7 +81,7 @@ def verify_pool(
             boxed = None
         else:
             observed, boxed = run_nginx(
-                path, pool.name, trace, timeout=timeout, stage=stage, progress=tick
+                path, pool.name, trace, timeout=timeout, stage=stage, progress=tick, prefix=prefix
             )
     if boxed is None:
         modelled = pool
@@ -88,7 +90,7 @@ def verify_pool(
         assert found is not None
         modelled = found
     sent = observed.sent
-    replayed = trace.requests[:sent]
+    replayed = [trace.requests[i] for i in observed.indices]
     if observed.proxy_protocol:
         # With accept-proxy the balancer's source address is the one the PROXY line names.
         replayed = [
@@ -153,13 +155,14 @@ def verify_pool(
         "verdict": "fail" if reasons else "pass",
         "reasons": reasons,
         "servers_answering": len(serving),
+        "notes": observed.notes,
     }
 
 
 @click.command("verify")
 @click.argument("configs", nargs=-1, required=True, type=click.Path())
 @click.option("--pool", "pool_name", help="Only this backend.")
-@click.option("--requests", type=click.IntRange(1, 1_000_000), default=2000, show_default=True)
+@click.option("--requests", type=click.IntRange(1, 1_000_000), default=20_000, show_default=True)
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True)
 @click.option("--clients", type=click.IntRange(1, 1_000_000), default=5000, show_default=True)
 @click.option("--client-subnets", type=click.IntRange(1, 65_536), default=256, show_default=True)
@@ -181,6 +184,12 @@ def verify_pool(
 @click.option("--tolerance", type=float, default=0.01, show_default=True)
 @click.option("--max-share", type=float, default=0.9, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--prefix",
+    "-p",
+    type=click.Path(),
+    help="nginx: the conf directory relative includes resolve against, as nginx -p.",
+)
 def verify_command(
     configs: tuple[str, ...],
     pool_name: str | None,
@@ -195,6 +204,7 @@ def verify_command(
     tolerance: float,
     max_share: float,
     fmt: str,
+    prefix: str | None,
 ) -> None:
     """Run the config in the real HAProxy or nginx on loopback; measure each server's share.
 
@@ -218,11 +228,12 @@ def verify_command(
         logged = traffic_from_log(traffic_log)
         replay = Trace(logged.requests[:requests], logged.description)
     pools_out: list[dict[str, Any]] = []
-    for item in load_configs(configs, None):
-        if item.config.dialect is Dialect.NGINX and len(item.config.files) > 1:
+    for item in load_configs(configs, None, prefix):
+        if item.config.fragment:
             raise LbguardError(
-                f"{item.path}: verify runs single-file nginx configs for now (this one "
-                "includes other files)"
+                f"{item.path} is a fragment of a larger nginx config; verify runs the whole "
+                "config: pass its main file (nginx.conf), with --prefix if includes are "
+                "relative to another directory"
             )
         for pool in item.config.pools:
             if pool.implicit or (pool_name is not None and pool.name != pool_name):
@@ -238,6 +249,7 @@ def verify_command(
                     max_share=max_share,
                     replay=replay,
                     stage=stage,
+                    prefix=prefix,
                 )
             )
     if not pools_out:
@@ -263,5 +275,8 @@ def verify_command(
                 )
             verdict = p["verdict"].upper()
             why = "; ".join(p["reasons"]) or "the real balancer did what the model predicts"
-            click.echo(f"  verdict: {verdict}: {why}\n")
+            click.echo(f"  verdict: {verdict}: {why}")
+            for note in p["notes"]:
+                click.echo(f"  note: {note}")
+            click.echo("")
     sys.exit(EXIT_FINDINGS if any(p["verdict"] == "fail" for p in pools_out) else EXIT_OK)

@@ -10,6 +10,7 @@ Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -25,7 +26,8 @@ from lbguard.errors import LbguardError
 from lbguard.model import Config, Pool
 from lbguard.native import find_binary
 from lbguard.sandbox.haproxy_box import build_sandbox
-from lbguard.sandbox.stubs import StubFarm, StubServer
+from lbguard.sandbox.sender import FIRST_STUB, NOT_SENT, plan_for, send
+from lbguard.sandbox.stubs import Stubs, StubServer, stop_group
 from lbguard.simulate.traffic import Request, Trace
 from lbguard.sources import read_source
 
@@ -62,40 +64,96 @@ def loopback_trace(trace: Trace) -> Trace:
     return Trace([Request(loopback_source(r.client), r.uri, r.headers) for r in trace.requests])
 
 
+Stage = Mapping[str, tuple[float, int]]  # server name -> (latency seconds, HTTP status)
+Progress = Callable[[int], None]
+
+
 @dataclass
 class Observed:
     counts: Counter[str] = field(default_factory=Counter)  # from the stubs' own header
+    # Which server answered each sent request ("" when it failed), for the trace
+    # positions in `indices` (ascending; a prefix of the trace unless cut short).
     sequence: list[str] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)  # lbtot from `show stat`
     failed: int = 0
     sent: int = 0
     seconds: float = 0.0
     proxy_protocol: bool = False
+    # What the sandbox had to leave out or redirect, for the user to know.
+    notes: list[str] = field(default_factory=list)
 
 
-def _request(port: int, req: Request, timeout: float, proxy: bool = False) -> str | None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.bind((req.client, 0))
-        s.connect(("127.0.0.1", port))
-        if proxy:
-            # A PROXY protocol v1 line carrying the real client, as a load balancer in
-            # front would send it.
-            client = req.header("X-Forwarded-For") or req.client
-            sport = s.getsockname()[1]
-            s.sendall(f"PROXY TCP4 {client} 127.0.0.1 {sport} {port}\r\n".encode())
-        head = f"GET {req.uri} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in req.headers)
-        s.sendall((head + "Connection: close\r\n\r\n").encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    for line in data.split(b"\r\n"):
-        if line.lower().startswith(b"x-lbguard-server:"):
-            return line.split(b":", 1)[1].strip().decode()
-    return None
+# Algorithms that look at connections in flight: concurrency would change their
+# answers, so their traffic goes one request at a time, as the model assumes.
+_IN_FLIGHT = frozenset({"leastconn", "least_conn", "random", "least_time"})
+
+
+def needs_order(pool: Pool, in_flight: int) -> bool:
+    """Whether the pool's choices could depend on `in_flight` concurrent requests.
+
+    A server `maxconn` above what is ever in flight never queues anything (and so
+    `balance first` still fills the first server), so it does not count.
+    """
+    return (
+        pool.balance.algorithm in _IN_FLIGHT
+        or pool.balance.hash_balance_factor > 0
+        or any(s.maxconn is not None and s.maxconn <= in_flight for s in pool.servers)
+    )
+
+
+def per_connection(pool: Pool) -> bool:
+    """Whether each request needs its own connection to be balanced on its own.
+
+    TCP pools balance connections. `prefer-last-server` sends a keep-alive
+    connection's requests back to the same server, which the model (a trace of
+    independent requests) does not assume.
+    """
+    return pool.mode == "tcp" or pool.has_flag("prefer-last-server")
+
+
+def _replay(
+    port: int,
+    pool: Pool,
+    trace: Trace,
+    farm_names: list[str],
+    server_of: Callable[[str], str | None],
+    *,
+    proxy_protocol: bool,
+    ordered: bool | None,
+    timeout: float,
+    progress: Progress | None,
+) -> Observed:
+    """Send the trace to the balancer; attribute every answer by its stub's header."""
+    requests = trace.requests
+    plan = plan_for(
+        port,
+        farm_names,
+        requests,
+        proxy_protocol=proxy_protocol,
+        per_connection=per_connection(pool),
+        ordered=bool(ordered),
+    )
+    if ordered is None and needs_order(pool, plan.lanes * plan.processes):
+        plan = dataclasses.replace(plan, ordered=True, processes=1)
+    started = time.monotonic()
+    codes = send(plan, timeout, progress)
+    observed = Observed(proxy_protocol=proxy_protocol)
+    observed.seconds = time.monotonic() - started
+    names = [server_of(n) for n in farm_names]
+    for i, code in enumerate(codes):
+        if code == NOT_SENT:
+            continue
+        observed.indices.append(i)
+        name = names[code - FIRST_STUB] if code >= FIRST_STUB else None
+        if name is None:
+            observed.failed += 1
+            observed.sequence.append("")
+        else:
+            observed.counts[name] += 1
+            observed.sequence.append(name)
+    observed.sent = len(observed.indices)
+    return observed
 
 
 def _wait_listening(port: int, proc: subprocess.Popen[bytes], deadline: float, log: Path) -> None:
@@ -149,8 +207,69 @@ def _entry_port(config: Config, pool: Pool, ports: dict[str, int]) -> int:
     )
 
 
-Stage = Mapping[str, tuple[float, int]]  # server name -> (latency seconds, HTTP status)
-Progress = Callable[[int], None]
+def _measure(
+    argv: list[str],
+    folder: str,
+    stubs: list[StubServer],
+    port: int,
+    pool: Pool,
+    trace: Trace,
+    *,
+    proxy_protocol: bool = False,
+    ordered: bool | None,
+    timeout: float,
+    progress: Progress | None,
+    stats_socket: str | None = None,
+    explain: Callable[[str], str] = str,
+) -> Observed:
+    """Start the stubs and the balancer, replay the trace, and stop everything.
+
+    Nothing outlives this call: both run in their own process groups, stopped in
+    `finally`, and die with lbguard even if it is killed outright.
+    """
+    farm = Stubs.plan(stubs, folder, find_binary("nginx"), _die_with_parent)
+    log = Path(folder) / "balancer.stderr"
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        # Processes first: preexec_fn must not run beside the asyncio stubs' thread.
+        farm.start_processes()
+        with log.open("wb") as errors:
+            procs.append(
+                subprocess.Popen(
+                    argv,
+                    cwd=folder,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=errors,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
+            )
+        farm.start_threads()
+        try:
+            _wait_listening(port, procs[0], time.monotonic() + 5, log)
+        except LbguardError as exc:
+            raise LbguardError(explain(exc.message)) from None
+        prefix = f"{pool.name}/"
+        observed = _replay(
+            port,
+            pool,
+            trace,
+            [s.name for s in stubs],
+            lambda who: who[len(prefix) :] if who.startswith(prefix) else None,
+            proxy_protocol=proxy_protocol,
+            ordered=ordered,
+            timeout=timeout,
+            progress=progress,
+        )
+        if stats_socket is not None:
+            with contextlib.suppress(OSError):
+                observed.stats = _show_stat(stats_socket, pool.name)
+        return observed
+    finally:
+        for proc in procs:
+            stop_group(proc)
+        farm.stop()
 
 
 def run_haproxy(
@@ -162,12 +281,17 @@ def run_haproxy(
     timeout: float = 60.0,
     stage: Stage | None = None,
     progress: Progress | None = None,
+    ordered: bool | None = None,
 ) -> Observed:
+    """Replay `trace` to `pool` through the real haproxy running the sandboxed config.
+
+    `ordered`: one request at a time in trace order (None: only where the pool's
+    algorithm depends on what is in flight).
+    """
     exe = find_binary("haproxy")
     if exe is None:
         raise LbguardError("haproxy is not installed; verify needs the real binary")
     lines = read_source(path).text.split("\n")
-    observed = Observed()
     with tempfile.TemporaryDirectory(prefix="lbguard-sandbox-") as tmp:
         box = build_sandbox(config, lines, tmp)
         cfg = os.path.join(tmp, "haproxy.cfg")
@@ -178,58 +302,20 @@ def run_haproxy(
             StubServer(f"{p}/{s}", port, *stage.get(s, (0.0, 200)))
             for (p, s), port in box.stub_ports.items()
         ]
-        farm = StubFarm(stubs)
-        log = Path(tmp) / "haproxy.log"
-        with log.open("wb") as errors:
-            proc = subprocess.Popen(
-                [exe, "-db", "-f", cfg],
-                cwd=tmp,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=errors,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-        try:
-            # The stubs start after the fork: preexec_fn must not run beside threads.
-            farm.start()
-            port = _entry_port(config, pool, box.frontend_ports)
-            observed.proxy_protocol = any(
-                b.accept_proxy for fe in config.frontends for b in fe.binds
-            )
-            _wait_listening(port, proc, time.monotonic() + 5, log)
-            started = time.monotonic()
-            deadline = started + timeout
-            for req in trace.requests:
-                if time.monotonic() > deadline:
-                    break
-                observed.sent += 1
-                if progress is not None and observed.sent % 100 == 0:
-                    progress(observed.sent)
-                try:
-                    who = _request(port, req, 5.0, observed.proxy_protocol)
-                except OSError:
-                    who = None
-                if who is None:
-                    observed.failed += 1
-                    observed.sequence.append("")
-                    continue
-                name = who.split("/", 1)[1] if who.startswith(f"{pool.name}/") else who
-                observed.counts[name] += 1
-                observed.sequence.append(name)
-            observed.seconds = time.monotonic() - started
-            with contextlib.suppress(OSError):
-                observed.stats = _show_stat(box.socket_path, pool.name)
-        finally:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(3)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            farm.stop()
+        observed = _measure(
+            [exe, "-db", "-f", cfg],
+            tmp,
+            stubs,
+            _entry_port(config, pool, box.frontend_ports),
+            pool,
+            trace,
+            proxy_protocol=any(b.accept_proxy for fe in config.frontends for b in fe.binds),
+            ordered=ordered,
+            timeout=timeout,
+            progress=progress,
+            stats_socket=box.socket_path,
+        )
+    observed.notes = box.notes
     return observed
 
 
@@ -241,79 +327,59 @@ def run_nginx(
     timeout: float = 60.0,
     stage: Stage | None = None,
     progress: Progress | None = None,
+    ordered: bool | None = None,
+    prefix: str | None = None,
 ) -> tuple[Observed, Config]:
-    """Run a single-file nginx config in the sandbox; also return the rewritten config's
-    model, which the simulator must use (ketama hashes the server string as written)."""
+    """Replay `trace` to `upstream` through the real nginx running the staged config.
+
+    Also returns the staged config's model, which the simulator must use (ketama
+    hashes the server string as written). `prefix`: the conf directory that
+    relative includes resolve against, as for `lbguard check --prefix`.
+    """
     from lbguard.parsers.nginx import parse_nginx
     from lbguard.sandbox.nginx_box import build_nginx_sandbox
 
     exe = find_binary("nginx")
     if exe is None:
         raise LbguardError("nginx is not installed; verify needs the real binary")
-    lines = read_source(path).text.split("\n")
-    observed = Observed()
     with tempfile.TemporaryDirectory(prefix="lbguard-sandbox-") as tmp:
-        box = build_nginx_sandbox(lines, tmp)
-        os.makedirs(os.path.join(tmp, "logs"), exist_ok=True)
-        cfg = os.path.join(tmp, "nginx.conf")
-        with open(cfg, "w", encoding="utf-8") as fh:
-            fh.write(box.text)
-        config, _ = parse_nginx([cfg])
-        # Stubs are named by their rewritten address; staging names the original one,
-        # and both lists follow the upstream's server order.
-        original, _ = parse_nginx([path])
+        box = build_nginx_sandbox([path], tmp, prefix)
+        config, _ = parse_nginx([box.main], prefix=box.conf_dir)
+        original, _ = parse_nginx([path], prefix=prefix)
         boxed, before = config.pool(upstream), original.pool(upstream)
-        renamed: dict[str, str] = {}
-        if boxed is not None and before is not None:
-            renamed = {b.name: o.name for b, o in zip(boxed.servers, before.servers, strict=False)}
+        if boxed is None or before is None:
+            raise LbguardError(f"{path}: no upstream named '{upstream}'")
+        # Stubs are named by their staged address; staging names the original one,
+        # and both lists follow the upstream's server order.
+        renamed = {b.name: o.name for b, o in zip(boxed.servers, before.servers, strict=False)}
         stage = stage or {}
         stubs = [
             StubServer(f"{u}/{a}", port, *stage.get(renamed.get(a, a), (0.0, 200)))
             for (u, a), port in box.stub_ports.items()
         ]
-        farm = StubFarm(stubs)
-        log = Path(tmp) / "nginx.stderr"
-        with log.open("wb") as errors:
-            proc = subprocess.Popen(
-                [exe, "-p", f"{tmp}/", "-c", cfg, "-g", "daemon off; master_process on;"],
-                cwd=tmp,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=errors,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-        try:
-            farm.start()
-            _wait_listening(box.port, proc, time.monotonic() + 5, log)
-            started = time.monotonic()
-            deadline = started + timeout
-            for req in trace.requests:
-                if time.monotonic() > deadline:
-                    break
-                observed.sent += 1
-                if progress is not None and observed.sent % 100 == 0:
-                    progress(observed.sent)
-                try:
-                    who = _request(box.port, req, 5.0)
-                except OSError:
-                    who = None
-                if who is None or not who.startswith(f"{upstream}/"):
-                    observed.failed += 1
-                    observed.sequence.append("")
-                    continue
-                name = who.split("/", 1)[1]
-                observed.counts[name] += 1
-                observed.sequence.append(name)
-            observed.seconds = time.monotonic() - started
-        finally:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(3)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            farm.stop()
+        run_args = (
+            f"daemon off; master_process on; pid {tmp}/nginx.pid; error_log {tmp}/logs/error.log;"
+        )
+        argv = [exe, "-p", f"{tmp}/", "-e", f"{tmp}/logs/error.log", "-c", box.main, "-g", run_args]
+        observed = _measure(
+            argv,
+            tmp,
+            stubs,
+            box.entry_port(original, before),
+            boxed,
+            trace,
+            proxy_protocol=any(b.accept_proxy for fe in original.frontends for b in fe.binds),
+            ordered=ordered,
+            timeout=timeout,
+            progress=progress,
+            explain=box.original,
+        )
+    observed.notes = box.notes
+    # A PROXY line is sent where a listen demands it, but nginx balances on the
+    # client it names only where realip is told to read it.
+    observed.proxy_protocol = observed.proxy_protocol and any(
+        d.name == "real_ip_header" and d.args[:1] == ("proxy_protocol",)
+        for section in original.sections
+        for d in section.directives
+    )
     return observed, config
