@@ -8,9 +8,9 @@ deterministic algorithms every request must land on the same server.
 from __future__ import annotations
 
 import json
-from collections import Counter
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -307,3 +307,51 @@ def test_source_hash_behind_a_proxy_in_the_real_haproxy(
         s["observed_share"] == pytest.approx(s["predicted_share"], abs=1e-9)
         for s in pool["servers"]
     )
+
+
+@pytest.mark.native
+@pytest.mark.parametrize(
+    ("mode", "extra"),
+    [
+        ("http", "    option httpclose\n"),  # a close after every answer: pipelines resent
+        ("http", "    option http-server-close\n"),
+        ("tcp", ""),  # balanced per connection: one request each
+        ("http", "    option prefer-last-server\n"),
+    ],
+)
+def test_connection_handling_keeps_every_request_attributed(
+    mode: str, extra: str, tmp_path: Path
+) -> None:
+    require_haproxy()
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        HEAD.replace("mode http", f"mode {mode}")
+        + extra
+        + "    balance roundrobin\n"
+        + "".join(f"    server s{i} 10.9.9.{i}:80 weight {i}\n" for i in range(1, 4))
+    )
+    config = parse_haproxy([str(cfg)]).config
+    pool = config.pool("app")
+    assert pool is not None
+    # Few clients, so each sends many requests over its connections.
+    trace = loopback_trace(TrafficModel(requests=600, clients=8, seed=2).generate())
+    model = simulate(pool, Dialect.HAPROXY, trace)
+    fast = run_haproxy(str(cfg), config, pool, trace, timeout=30)
+    assert_agrees(fast, [pool.servers[i].name for i in model.picks], by_request=False)
+
+
+@pytest.mark.native
+def test_start_up_errors_point_at_the_users_line(tmp_path: Path) -> None:
+    require_haproxy()
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(HEAD + "    server s1 10.9.9.1:80 bogus-keyword\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "lbguard", "verify", "--requests", "10", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    line = proc.stderr.strip()
+    assert line.startswith("lbguard: error: the balancer exited during start-up")
+    assert f"[{cfg}:10]" in line and "bogus-keyword" in line and "\n" not in line

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from conftest import require_nginx
-from test_verify_haproxy import assert_agrees
 from lbguard.model import Dialect
 from lbguard.sandbox.run import loopback_trace, run_nginx
 from lbguard.simulate.engine import simulate
 from lbguard.simulate.traffic import TrafficModel
+from test_verify_haproxy import assert_agrees
 
 CONFIG = """\
 worker_processes {workers};
@@ -116,3 +116,27 @@ def test_two_workers_keep_weighted_shares(tmp_path: Path) -> None:
     for server in pool.servers:
         got = observed.counts.get(server.name, 0) / total
         assert got == pytest.approx(model[server.name], abs=0.05), server.name
+
+
+@pytest.mark.native
+@pytest.mark.parametrize(
+    "tuning",
+    ["", "keepalive_requests 3;", "keepalive_timeout 0;"],
+)
+def test_client_connection_limits_lose_no_request(tuning: str, tmp_path: Path) -> None:
+    """nginx closing keep-alive connections mid-pipeline: unanswered requests are
+    resent on a new connection, never lost and never counted twice."""
+    require_nginx()
+    cfg = tmp_path / "nginx.conf"
+    text = CONFIG.format(
+        method="        hash $request_uri;", p1="", p2=" weight=2", p3="", workers=1
+    )
+    if tuning:
+        text = text.replace("http {", "http {\n    " + tuning, 1)
+    cfg.write_text(text)
+    trace = loopback_trace(TrafficModel(requests=500, clients=6, uris=80, seed=4).generate())
+    observed, config = run_nginx(str(cfg), "app", trace, timeout=30)
+    pool = config.pool("app")
+    assert pool is not None
+    model = simulate(pool, Dialect.NGINX, trace)
+    assert_agrees(observed, [pool.servers[i].name for i in model.picks], by_request=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -156,12 +157,16 @@ def _replay(
     return observed
 
 
+# haproxy: "[ALERT]    (993) : config : [f.cfg:7] : msg"; nginx: "nginx: [emerg] msg in f:4".
+_ALERT = re.compile(r"\[(?:ALERT|emerg)\]\s*(?:\(\d+\)\s*:\s*|\d+#\d+:\s*)?(?:config\s*:\s*)?(.*)")
+
+
 def _wait_listening(port: int, proc: subprocess.Popen[bytes], deadline: float, log: Path) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = log.read_text(errors="replace") if log.exists() else ""
-            alerts = [line for line in err.splitlines() if "ALERT" in line or "emerg" in line]
-            detail = alerts[0].split(":", 2)[-1].strip() if alerts else f"exit {proc.returncode}"
+            alerts = [m.group(1) for m in map(_ALERT.search, err.splitlines()) if m]
+            detail = alerts[0].strip() if alerts else f"exit {proc.returncode}"
             raise LbguardError(f"the balancer exited during start-up in the sandbox: {detail}")
         with socket.socket() as s:
             s.settimeout(0.2)
@@ -314,6 +319,7 @@ def run_haproxy(
             timeout=timeout,
             progress=progress,
             stats_socket=box.socket_path,
+            explain=lambda message: message.replace(cfg, path),
         )
     observed.notes = box.notes
     return observed
