@@ -26,9 +26,10 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
         return
     from rich.progress import Progress
 
-    with Progress(transient=True) as bar:
+    # Refreshed by the sender itself: no refresh thread, so the sender may fork.
+    with Progress(transient=True, auto_refresh=False) as bar:
         task = bar.add_task(f"verify {label}", total=total)
-        yield lambda sent: bar.update(task, completed=sent)
+        yield lambda sent: bar.update(task, completed=sent, refresh=True)
 
 
 def _parse_stage(values: tuple[str, ...]) -> dict[str, tuple[float, int]]:

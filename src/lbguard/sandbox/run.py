@@ -27,6 +27,7 @@ from lbguard.errors import LbguardError
 from lbguard.model import Config, Pool
 from lbguard.native import find_binary
 from lbguard.sandbox.haproxy_box import build_sandbox
+from lbguard.sandbox.reaper import Reaper
 from lbguard.sandbox.sender import FIRST_STUB, NOT_SENT, plan_for, send
 from lbguard.sandbox.stubs import Stubs, StubServer, stop_group
 from lbguard.simulate.traffic import Request, Trace
@@ -235,9 +236,13 @@ def _measure(
     farm = Stubs.plan(stubs, folder, find_binary("nginx"), _die_with_parent)
     log = Path(folder) / "balancer.stderr"
     procs: list[subprocess.Popen[bytes]] = []
+    reaper = Reaper()
     try:
-        # Processes first: preexec_fn must not run beside the asyncio stubs' thread.
+        # Processes first: fork and preexec_fn must not run beside the stubs' thread.
+        reaper.start()
         farm.start_processes()
+        for pgid in farm.process_groups():
+            reaper.watch(pgid)
         with log.open("wb") as errors:
             procs.append(
                 subprocess.Popen(
@@ -250,6 +255,7 @@ def _measure(
                     preexec_fn=_die_with_parent,
                 )
             )
+        reaper.watch(procs[0].pid)
         farm.start_threads()
         try:
             _wait_listening(port, procs[0], time.monotonic() + 5, log)
@@ -274,7 +280,11 @@ def _measure(
     finally:
         for proc in procs:
             stop_group(proc)
+            reaper.release(proc.pid)
+        for pgid in farm.process_groups():
+            reaper.release(pgid)
         farm.stop()
+        reaper.close()
 
 
 def run_haproxy(

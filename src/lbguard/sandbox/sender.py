@@ -195,9 +195,16 @@ class _Sender:
     """
 
     def __init__(
-        self, plan: Plan, groups: list[list[int]], results: memoryview, deadline: float
+        self,
+        plan: Plan,
+        groups: list[list[int]],
+        results: memoryview,
+        deadline: float,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         self.plan = plan
+        self.progress = progress
+        self.sent = 0
         self.queue = deque(deque(g) for g in groups)
         self.results = results
         self.deadline = deadline
@@ -232,6 +239,8 @@ class _Sender:
             now = time.monotonic()
             if now >= next_check:
                 next_check = now + 0.25
+                if self.progress is not None:
+                    self.progress(self.sent)
                 for conn in list(self.conns.values()):
                     if now - conn.last > plan.request_timeout:
                         # No answer in time: what is in flight failed; the rest of
@@ -335,6 +344,7 @@ class _Sender:
                 i = group.popleft()
                 inflight.append(i)
                 out.append(payloads[i])
+                self.sent += 1
         if out:
             self._write(conn, b"".join(out))
         elif not inflight:
@@ -372,8 +382,14 @@ class _Sender:
         conn.sock.close()
 
 
-def _run_process(plan: Plan, groups: list[list[int]], results: memoryview, deadline: float) -> None:
-    _Sender(plan, groups, results, deadline).run()
+def _run_process(
+    plan: Plan,
+    groups: list[list[int]],
+    results: memoryview,
+    deadline: float,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    _Sender(plan, groups, results, deadline, progress).run()
 
 
 def send(
@@ -394,7 +410,7 @@ def send(
     try:
         # fork() beside threads can deadlock the child; the sender then stays in-process.
         if plan.processes <= 1 or len(groups) < 2 or threading.active_count() > 1:
-            _run_process(plan, groups, results, deadline)
+            _run_process(plan, groups, results, deadline, progress)
         else:
             _send_forked(plan, groups, results, deadline, progress)
         codes = list(results[:n])

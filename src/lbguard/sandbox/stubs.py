@@ -264,6 +264,10 @@ class Stubs:
         if self.fast is not None:
             self.fast.start()
 
+    def process_groups(self) -> list[int]:
+        proc = self.fast._proc if self.fast is not None else None
+        return [proc.pid] if proc is not None else []
+
     def start_threads(self) -> None:
         self.slow.start()
 
