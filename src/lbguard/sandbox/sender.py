@@ -382,16 +382,6 @@ class _Sender:
         conn.sock.close()
 
 
-def _run_process(
-    plan: Plan,
-    groups: list[list[int]],
-    results: memoryview,
-    deadline: float,
-    progress: Callable[[int], None] | None = None,
-) -> None:
-    _Sender(plan, groups, results, deadline, progress).run()
-
-
 def send(
     plan: Plan,
     timeout: float,
@@ -410,7 +400,7 @@ def send(
     try:
         # fork() beside threads can deadlock the child; the sender then stays in-process.
         if plan.processes <= 1 or len(groups) < 2 or threading.active_count() > 1:
-            _run_process(plan, groups, results, deadline, progress)
+            _Sender(plan, groups, results, deadline, progress).run()
         else:
             _send_forked(plan, groups, results, deadline, progress)
         codes = list(results[:n])
@@ -440,7 +430,7 @@ def _send_forked(
                 code = 0
                 try:
                     signal.signal(signal.SIGINT, signal.SIG_DFL)
-                    _run_process(plan, share, results, deadline)
+                    _Sender(plan, share, results, deadline).run()
                 except BaseException:
                     code = 1
                 finally:
