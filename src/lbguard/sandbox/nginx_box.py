@@ -64,6 +64,8 @@ _DROP = frozenset(
 _DROP_PREFIXES = ("ssl_", "proxy_ssl_", "grpc_ssl_", "uwsgi_ssl_")
 # Upstream server parameters that need DNS or NGINX Plus.
 _DROP_SERVER_PARAMS = ("resolve", "service=", "route=", "drain")
+# Idle stub connections each worker keeps per upstream.
+_KEEPALIVE = 32
 _NEEDS_QUOTES = re.compile(r"[\s;{}\"'#\\]|^$")
 
 
@@ -132,6 +134,10 @@ class _Edits:
 
     def after_brace(self, node: NginxDirective, text: str) -> None:
         """Insert `text` right after the '{' that opens `node`'s block."""
+        self.inserts.append(((node.end_line, node.end_column + 1), " " + text))
+
+    def after(self, node: NginxDirective, text: str) -> None:
+        """Insert `text` right after the ';' that ends `node`."""
         self.inserts.append(((node.end_line, node.end_column + 1), " " + text))
 
     def apply(self, text: str) -> str:
@@ -240,13 +246,28 @@ class _Stager:
             self.upstream = node.args[0]
             self.walk(body, "upstream")
             self.upstream = ""
+            if ctx == "http" and body and not any(c.name == "keepalive" for c in body):
+                # Idle connections to the stubs are kept (after the balancing method,
+                # as nginx requires): the keepalive module asks the balancer first
+                # and only then looks for an idle connection to the server it chose,
+                # so no choice changes, and nginx stops opening a connection per
+                # request, which cost more than everything else in the sandbox.
+                last = body[-1]
+                self.edits_for(last).after(last, f"keepalive {_KEEPALIVE};")
         else:
             if name == "http":
                 present = {c.name for c in body}
                 temps = "".join(
                     f" {n} {self.folder}/temp/{n};" for n in _TEMP_DEFAULTS if n not in present
                 )
-                self.edits_for(node).after_brace(node, "access_log off;" + temps)
+                # HTTP/1.1 without "Connection: close" lets the stub connections be
+                # kept; a level that sets its own proxy_set_header just closes them.
+                keep = "" if "proxy_http_version" in present else "proxy_http_version 1.1; "
+                if not any(
+                    c.name == "proxy_set_header" and c.args[:1] == ("Connection",) for c in body
+                ):
+                    keep += 'proxy_set_header Connection "";'
+                self.edits_for(node).after_brace(node, f"access_log off; {keep}{temps}")
             self.walk(body, name)
 
     def contain(self, node: NginxDirective) -> None:
