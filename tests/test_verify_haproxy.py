@@ -375,3 +375,62 @@ def test_start_up_errors_point_at_the_users_line(tmp_path: Path) -> None:
     line = proc.stderr.strip()
     assert line.startswith("lbguard: error: the balancer exited during start-up")
     assert f"[{cfg}:10]" in line and "bogus-keyword" in line and "\n" not in line
+
+
+def test_staging_leaves_nothing_that_reaches_past_loopback(tmp_path: Path) -> None:
+    import re
+
+    text = (
+        "global\n    log 192.0.2.1:514 local0\n    stats socket /run/haproxy.sock\n"
+        "resolvers dns\n    nameserver ns1 192.0.2.53:53\n"
+        "peers mesh\n    peer lb1 192.0.2.7:1024\n"
+        + HEAD.replace("bind :80", "bind 192.0.2.80:443 ssl crt /etc/ssl/lb.pem\n    bind :8080")
+        + "    balance roundrobin\n    source 192.0.2.9\n    dispatch 192.0.2.10:80\n"
+        "    option tcp-check\n    tcp-check connect addr 192.0.2.11 port 3306 ssl\n"
+        "    server s1 10.9.9.1:80 check addr 192.0.2.12 port 81 resolvers dns\n"
+        "    server s2 backend.example.com:80 check ssl verify none sni str(x)\n"
+        "    server-template web 3 _web._tcp.example.com resolvers dns\n"
+    )
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(text)
+    config = parse_haproxy([str(cfg)]).config
+    from lbguard.sandbox.haproxy_box import build_sandbox
+
+    box = build_sandbox(config, text.split("\n"), str(tmp_path))
+    live = [line for line in box.text.split("\n") if not line.lstrip().startswith("#")]
+    staged = "\n".join(live)
+    addresses = re.findall(r"\b\d{1,3}(?:\.\d{1,3}){3}\b", staged)
+    assert addresses and all(a.startswith("127.") for a in addresses), addresses
+    for outside in ("example.com", "/etc/", "/run/", " ssl", "addr", "port 3306"):
+        assert outside not in staged, outside
+    # Line for line: a failure still points at the user's line.
+    original = text.split("\n")
+    staged_lines = box.text.split("\n")
+    assert staged_lines[original.index("    dispatch 192.0.2.10:80")].startswith("# lbguard")
+    assert staged_lines[original.index("    bind :8080")].startswith("# lbguard")
+    assert staged_lines[original.index("    balance roundrobin")] == "    balance roundrobin"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--stub", "web-09:status=503"], "--stub web-09: no such server"),
+        (["--stub", "web-02:latency=soon"], "expected NAME:latency=50ms,status=503"),
+        (["--tolerance", "2"], "is not in the range"),
+    ],
+)
+def test_bad_options_are_one_line_usage_errors(args: list[str], message: str) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lbguard",
+            "verify",
+            *args,
+            str(EXAMPLES / "incident" / "haproxy.cfg"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr

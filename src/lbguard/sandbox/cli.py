@@ -182,8 +182,8 @@ def verify_pool(
     metavar="SERVER:latency=50ms,status=503",
     help="Stage a slow or failing server (repeatable).",
 )
-@click.option("--tolerance", type=float, default=0.01, show_default=True)
-@click.option("--max-share", type=float, default=0.9, show_default=True)
+@click.option("--tolerance", type=click.FloatRange(0, 1), default=0.01, show_default=True)
+@click.option("--max-share", type=click.FloatRange(0, 1), default=0.9, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option(
     "--prefix",
@@ -228,31 +228,43 @@ def verify_command(
         # The log's first --requests requests, in order.
         logged = traffic_from_log(traffic_log)
         replay = Trace(logged.requests[:requests], logged.description)
-    pools_out: list[dict[str, Any]] = []
-    for item in load_configs(configs, None, prefix):
+    loaded = load_configs(configs, None, prefix)
+    for item in loaded:
         if item.config.fragment:
             raise LbguardError(
                 f"{item.path} is a fragment of a larger nginx config; verify runs the whole "
                 "config: pass its main file (nginx.conf), with --prefix if includes are "
                 "relative to another directory"
             )
-        for pool in item.config.pools:
-            if pool.implicit or (pool_name is not None and pool.name != pool_name):
-                continue
-            pools_out.append(
-                verify_pool(
-                    item.path,
-                    item.config,
-                    pool,
-                    model,
-                    timeout=timeout,
-                    tolerance=tolerance,
-                    max_share=max_share,
-                    replay=replay,
-                    stage=stage,
-                    prefix=prefix,
-                )
+    chosen = [
+        (item, pool)
+        for item in loaded
+        for pool in item.config.pools
+        if not pool.implicit and (pool_name is None or pool.name == pool_name)
+    ]
+    known = {s.name for _, pool in chosen for s in pool.servers}
+    for name in stage:
+        if name not in known:
+            raise LbguardError(
+                f"--stub {name}: no such server in the pools to verify "
+                f"(servers: {', '.join(sorted(known)) or 'none'})"
             )
+    pools_out: list[dict[str, Any]] = []
+    for item, pool in chosen:
+        pools_out.append(
+            verify_pool(
+                item.path,
+                item.config,
+                pool,
+                model,
+                timeout=timeout,
+                tolerance=tolerance,
+                max_share=max_share,
+                replay=replay,
+                stage=stage,
+                prefix=prefix,
+            )
+        )
     if not pools_out:
         raise LbguardError("no backend to verify" + (f" named '{pool_name}'" if pool_name else ""))
     if fmt == "json":

@@ -164,7 +164,15 @@ def build_sandbox(config: Config, lines: list[str], sandbox_dir: str) -> Sandbox
                 ["server", name, f"127.0.0.1:{port}", *_strip_server_options(rest)]
             )
             continue
-        if head == "use-server" or head == "dispatch":
+        if head in ("server", "dispatch", "source"):
+            # A server line the model does not know, a dispatch address, an outgoing
+            # source address: each could reach past loopback, so each goes.
+            out[idx] = "# lbguard sandbox: " + raw
+            notes.append(f"line {lineno}: '{head}' is left out of the sandbox")
+            continue
+        if head in ("tcp-check", "http-check") and words[1:2] == ["connect"]:
+            # Checks go to the server's own stub, never to another address or port.
+            out[idx] = indent + " ".join([head, "connect", *_strip_server_options(words[2:])])
             continue
     sock = f"{sandbox_dir}/admin.sock"
     out.append("")
