@@ -78,7 +78,7 @@ class Sandbox:
     text: str
     frontend_ports: dict[str, int]  # frontend/listen name -> port
     stub_ports: dict[tuple[str, str], int]  # (pool, server) -> port
-    socket_path: str
+    stats_port: int  # the admin socket, on loopback TCP
     notes: list[str] = field(default_factory=list)
 
 
@@ -174,11 +174,13 @@ def build_sandbox(config: Config, lines: list[str], sandbox_dir: str) -> Sandbox
             # Checks go to the server's own stub, never to another address or port.
             out[idx] = indent + " ".join([head, "connect", *_strip_server_options(words[2:])])
             continue
-    sock = f"{sandbox_dir}/admin.sock"
+    # On loopback TCP rather than a Unix socket in the sandbox: a long TMPDIR (macOS,
+    # pytest) makes a socket path longer than the 108 bytes that Unix sockets allow.
+    stats_port = free_port()
     out.append("")
     out.append("global")
-    out.append(f"    stats socket {sock} mode 600 level admin")
+    out.append(f"    stats socket ipv4@127.0.0.1:{stats_port} level admin")
     out.append("    maxconn 4000")
     out.append("    nbthread 1")
     out.append("")
-    return Sandbox("\n".join(out) + "\n", fe_ports, stub_ports, sock, notes)
+    return Sandbox("\n".join(out) + "\n", fe_ports, stub_ports, stats_port, notes)

@@ -177,10 +177,8 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], deadline: float, l
     raise LbguardError("the balancer did not start listening in the sandbox within 5 s")
 
 
-def _show_stat(path: str, pool: str) -> dict[str, int]:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(2)
-        s.connect(path)
+def _show_stat(port: int, pool: str) -> dict[str, int]:
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
         s.sendall(b"show stat\n")
         data = b""
         while chunk := s.recv(65536):
@@ -225,7 +223,7 @@ def _measure(
     ordered: bool | None,
     timeout: float,
     progress: Progress | None,
-    stats_socket: str | None = None,
+    stats_port: int | None = None,
     explain: Callable[[str], str] = str,
 ) -> Observed:
     """Start the stubs and the balancer, replay the trace, and stop everything.
@@ -273,9 +271,9 @@ def _measure(
             timeout=timeout,
             progress=progress,
         )
-        if stats_socket is not None:
+        if stats_port is not None:
             with contextlib.suppress(OSError):
-                observed.stats = _show_stat(stats_socket, pool.name)
+                observed.stats = _show_stat(stats_port, pool.name)
         return observed
     finally:
         for proc in procs:
@@ -328,7 +326,7 @@ def run_haproxy(
             ordered=ordered,
             timeout=timeout,
             progress=progress,
-            stats_socket=box.socket_path,
+            stats_port=box.stats_port,
             explain=lambda message: message.replace(cfg, path),
         )
     observed.notes = box.notes
