@@ -202,3 +202,21 @@ def test_staging_keeps_every_line_and_nothing_leaves_loopback(tmp_path: Path) ->
     # Each server block has a port of its own, and the extra listen is gone.
     assert len(box.ports) == 2 and len(set(box.ports.values())) == 2
     assert any("192.0.2.10:8080" in note for note in box.notes)
+
+
+def test_installed_modules_are_kept_and_missing_ones_noted(tmp_path: Path) -> None:
+    modules = tmp_path / "nginx-prefix" / "modules"
+    modules.mkdir(parents=True)
+    (modules / "ngx_stream_module.so").write_bytes(b"")
+    main = multi_file(tmp_path)
+    main.write_text(
+        "load_module modules/ngx_stream_module.so;\n"
+        "load_module /nowhere/ngx_mail_module.so;\n" + MAIN
+    )
+    box = build_nginx_sandbox(
+        [str(main)], str(tmp_path / "box"), nginx_prefix=str(tmp_path / "nginx-prefix")
+    )
+    lines = Path(box.main).read_text().split("\n")
+    assert lines[0] == f"load_module {modules / 'ngx_stream_module.so'};"
+    assert lines[1].strip() == ""
+    assert any("ngx_mail_module.so is not installed" in n for n in box.notes)

@@ -49,7 +49,6 @@ _DROP = frozenset(
         "pid",
         "daemon",
         "master_process",
-        "load_module",
         "lock_file",
         "working_directory",
         "error_log",
@@ -160,8 +159,11 @@ class _Edits:
 class _Stager:
     """Walks the config from its main file, following includes, collecting edits."""
 
-    def __init__(self, files: dict[str, NginxFile], conf_dir: str, folder: str) -> None:
+    def __init__(
+        self, files: dict[str, NginxFile], conf_dir: str, folder: str, nginx_prefix: str
+    ) -> None:
         self.files = files
+        self.nginx_prefix = nginx_prefix
         self.conf_dir = conf_dir
         self.folder = folder
         self.edits: dict[str, _Edits] = {}
@@ -202,6 +204,18 @@ class _Stager:
                 self.stub_ports[(self.upstream, address)] = port
                 params = [a for a in node.args[1:] if not a.startswith(_DROP_SERVER_PARAMS)]
                 edits.replace(node, ["server", address, *params])
+            elif name == "load_module" and node.args:
+                # A module of the nginx binary itself (stream, say) is kept when it is
+                # installed; a relative path is relative to nginx's compiled-in prefix.
+                module = os.path.join(self.nginx_prefix, node.args[0])
+                if os.path.isfile(module):
+                    edits.replace(node, ["load_module", module])
+                else:
+                    self.notes.append(
+                        f"{node.file}:{node.line}: module {node.args[0]} is not installed; "
+                        "the sandbox runs without it"
+                    )
+                    edits.drop(node)
             elif name in _DROP or name.startswith(_DROP_PREFIXES):
                 edits.drop(node)
             elif name.endswith(("_temp_path", "_cache_path")) and node.args:
@@ -300,12 +314,18 @@ def _walk(nodes: list[NginxDirective]) -> Iterator[NginxDirective]:
             yield from _walk(node.block)
 
 
-def build_nginx_sandbox(paths: list[str], folder: str, prefix: str | None = None) -> NginxSandbox:
-    """Stage the config whose main file is `paths[0]` (see the module doc)."""
+def build_nginx_sandbox(
+    paths: list[str], folder: str, prefix: str | None = None, nginx_prefix: str = "/"
+) -> NginxSandbox:
+    """Stage the config whose main file is `paths[0]` (see the module doc).
+
+    `prefix`: the conf directory, as for `check`; `nginx_prefix`: the binary's own
+    compiled-in prefix, which relative `load_module` paths are relative to.
+    """
     parsed = [parse_file(p) for p in paths]
     conf_dir = prefix or os.path.dirname(os.path.abspath(paths[0]))
     checked = check_tree(parsed, conf_dir=conf_dir, context="main")
-    stager = _Stager(checked.files, conf_dir, folder)
+    stager = _Stager(checked.files, conf_dir, folder, nginx_prefix)
     stager.walk(parsed[0].directives, "main")
     for real, nf in checked.files.items():
         text = Path(nf.path).read_bytes().decode(nf.encoding)

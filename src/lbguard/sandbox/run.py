@@ -333,6 +333,16 @@ def run_haproxy(
     return observed
 
 
+def _compiled_prefix(exe: str) -> str:
+    """nginx's --prefix as built (what relative paths in its config start from)."""
+    try:
+        out = subprocess.run([exe, "-V"], capture_output=True, text=True, timeout=10).stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return "/"
+    m = re.search(r"--prefix=(\S+)", out)
+    return m.group(1) if m else "/usr/local/nginx"
+
+
 def run_nginx(
     path: str,
     upstream: str,
@@ -357,7 +367,7 @@ def run_nginx(
     if exe is None:
         raise LbguardError("nginx is not installed; verify needs the real binary")
     with tempfile.TemporaryDirectory(prefix="lbguard-sandbox-") as tmp:
-        box = build_nginx_sandbox([path], tmp, prefix)
+        box = build_nginx_sandbox([path], tmp, prefix, _compiled_prefix(exe))
         config, _ = parse_nginx([box.main], prefix=box.conf_dir)
         original, _ = parse_nginx([path], prefix=prefix)
         boxed, before = config.pool(upstream), original.pool(upstream)
