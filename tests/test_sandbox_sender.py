@@ -80,3 +80,8 @@ def test_responses_are_split_exactly() -> None:
     end2, who2, close2 = _parse(buf, end) or (0, b"", False)
     assert (end2, who2, close2) == (len(one) + len(chunked), None, True)
     assert _parse(buf, end2) is None
+
+
+def test_a_garbled_length_is_an_error_not_a_guess() -> None:
+    with pytest.raises(ValueError):
+        _parse(bytearray(b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\nbody"), 0)

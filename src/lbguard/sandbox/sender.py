@@ -11,8 +11,9 @@ cores; a fresh connection per request, one at a time, stopped near 2,500.
 Which server answered is read from each response's `X-Lbguard-Server` header, so
 attribution is exact whatever the interleaving. Two things do depend on it:
 
-- the request-by-request order of a round robin, and any algorithm that looks at
-  connections in flight (`leastconn`, `first`, `least_conn`, server `maxconn`).
+- the request-by-request order of a round robin (its counts do not change), and any
+  algorithm that looks at what is in flight (`leastconn`, `least_conn`, `random`,
+  a `maxconn` that concurrency could reach; see `run.needs_order`).
   `ordered=True` sends one request at a time in trace order, as the model assumes;
 - balancing per connection (`mode tcp`, nginx `stream`): `per_connection=True` opens
   one connection per request, and closes it after the answer.
@@ -33,6 +34,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from lbguard.errors import LbguardError
 from lbguard.simulate.traffic import Request
 
 # Result codes per request, in a shared array of unsigned shorts (one per request):
@@ -81,6 +83,8 @@ def plan_for(
     processes: int | None = None,
 ) -> Plan:
     """The sending plan for a trace already mapped to loopback clients."""
+    if len(stub_names) + FIRST_STUB > 0xFFFF:
+        raise LbguardError(f"verify handles up to {0xFFFF - FIRST_STUB} servers at once")
     sources = [r.client for r in requests]
     proxied = (
         [r.header("X-Forwarded-For") or r.client for r in requests]
@@ -313,7 +317,14 @@ class _Sender:
         codes = self.codes
         inflight = conn.inflight
         while inflight:
-            parsed = _parse(conn.buf, pos)
+            try:
+                parsed = _parse(conn.buf, pos)
+            except ValueError:
+                # Not HTTP as lbguard sends it back: nothing more on this connection
+                # can be attributed.
+                self._fail_inflight(conn)
+                self._finish(conn)
+                return
             if parsed is None:
                 break
             pos, who, close = parsed
