@@ -140,3 +140,21 @@ def test_client_connection_limits_lose_no_request(tuning: str, tmp_path: Path) -
     assert pool is not None
     model = simulate(pool, Dialect.NGINX, trace)
     assert_agrees(observed, [pool.servers[i].name for i in model.picks], by_request=True)
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_a_slow_asyncio_stub_behind_nginx(version: str, tmp_path: Path) -> None:
+    """A staged slow server is an asyncio stub; nginx talks HTTP/1.0 to upstreams
+    unless told otherwise, and the stub must close such connections itself."""
+    require_nginx()
+    cfg = tmp_path / "nginx.conf"
+    text = CONFIG.format(method="        hash $request_uri;", p1="", p2="", p3="", workers=1)
+    cfg.write_text(text.replace("proxy_next_upstream off;", f"proxy_http_version {version};"))
+    trace = loopback_trace(TrafficModel(requests=300, uris=60, seed=11).generate())
+    stage = {"10.9.9.2:80": (0.005, 200)}
+    observed, config = run_nginx(str(cfg), "app", trace, timeout=30, stage=stage)
+    pool = config.pool("app")
+    assert pool is not None
+    model = simulate(pool, Dialect.NGINX, trace)
+    assert_agrees(observed, [pool.servers[i].name for i in model.picks], by_request=True)

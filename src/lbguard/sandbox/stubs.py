@@ -40,13 +40,18 @@ class StubServer:
     latency: float = 0.0
     status: int = 200
 
-    def response(self) -> bytes:
-        body = self.name.encode()
-        return (
-            f"HTTP/1.1 {self.status} Stub\r\n{HEADER}: {self.name}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
+    def response(self, body: bool = True, close: bool = False) -> bytes:
+        """The answer to every request; without the body for HEAD.
+
+        A stub that is about to close says so: a balancer that keeps idle server
+        connections would otherwise reuse a closed one, fail, and try another server.
+        """
+        text = self.name.encode()
+        lines = [f"HTTP/1.1 {self.status} Stub", f"{HEADER}: {self.name}"]
+        lines.append(f"Content-Length: {len(text)}")
+        if close:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + (text if body else b"")
 
 
 class _StubProtocol(asyncio.Protocol):
@@ -56,7 +61,12 @@ class _StubProtocol(asyncio.Protocol):
         self.stub = stub
         self.counts = counts
         self.lock = lock
-        self.answer = stub.response()
+        # (HEAD, closing) -> the bytes to send.
+        self.answers = {
+            (head, close): stub.response(not head, close)
+            for head in (False, True)
+            for close in (False, True)
+        }
         self.buf = b""
         self.transport: asyncio.Transport | None = None
 
@@ -71,17 +81,27 @@ class _StubProtocol(asyncio.Protocol):
             head, self.buf = self.buf[:end], self.buf[end + 4 :]
             if not (head.startswith((b"OPTIONS", b"HEAD")) or b"/healthz" in head[:64]):
                 served += 1
+            # HTTP/1.0 (nginx's default to upstreams) or "Connection: close": close after.
+            low = head.lower()
+            close = b"connection: close" in low or (
+                b"http/1.0" in low.split(b"\r\n", 1)[0] and b"connection: keep-alive" not in low
+            )
+            answer = self.answers[(head.startswith(b"HEAD"), close)]
             if self.stub.latency:
-                asyncio.get_running_loop().call_later(self.stub.latency, self._answer)
+                asyncio.get_running_loop().call_later(
+                    self.stub.latency, self._answer, answer, close
+                )
             else:
-                self._answer()
+                self._answer(answer, close)
         if served:
             with self.lock:
                 self.counts[self.stub.name] += served
 
-    def _answer(self) -> None:
+    def _answer(self, answer: bytes, close: bool) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(self.answer)
+            self.transport.write(answer)
+            if close:
+                self.transport.close()
 
 
 @dataclass
@@ -158,8 +178,10 @@ def nginx_stub_config(stubs: list[StubServer], folder: str) -> str:
         "http {\n"
         "    access_log off;\n"
         "    default_type text/plain;\n"
-        "    keepalive_requests 10000000;\n"
-        "    keepalive_timeout 300s;\n"
+        # Longer than any run: a stub closing an idle connection that the balancer
+        # then reuses would make it retry on another server.
+        "    keepalive_requests 100000000;\n"
+        "    keepalive_timeout 24h;\n"
         f"{servers}"
         "}\n"
     )
