@@ -403,6 +403,11 @@ def send(
     Requests are spread over `plan.processes` forked processes, each with its own
     event loop and its own clients; results come back through shared memory.
     """
+    if not hasattr(select, "epoll"):
+        raise LbguardError(
+            "verify runs on Linux only: it sends from many 127.x.y.z addresses, which "
+            "other systems do not route without setup"
+        )
     groups = _groups(plan)
     n = len(plan.payloads)
     deadline = time.monotonic() + timeout
