@@ -152,13 +152,21 @@ def test_relative_includes_follow_the_prefix(tmp_path: Path) -> None:
 
 
 @pytest.mark.native
-def test_a_fragment_is_refused_with_a_pointer_to_the_main_file(tmp_path: Path) -> None:
+def test_a_conf_d_file_runs_on_its_own(tmp_path: Path) -> None:
+    """A conf.d file of upstreams runs inside a generated main file, with a server
+    block for each upstream; a location snippet has nothing to verify and says why."""
     require_nginx()
     multi_file(tmp_path)
-    proc = verify(str(tmp_path / "conf.d" / "10-app.conf"))
-    assert proc.returncode == 2
-    assert "fragment" in proc.stderr and "nginx.conf" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    proc = verify("--format", "json", "--requests", "800", str(tmp_path / "conf.d"))
+    assert proc.returncode == 0, proc.stderr
+    pools = {p["name"]: p for p in json.loads(proc.stdout)["pools"]}
+    assert set(pools) == {"app", "api"}
+    api = {s["name"]: s["requests"] for s in pools["api"]["servers"]}
+    assert api == {"10.9.8.1:80": 600, "10.9.8.2:80": 200, "10.9.8.3:80": 0}
+    assert any("conf.d file" in note for note in pools["app"]["notes"])
+    snippet = verify(str(tmp_path / "snippets" / "app-locations.conf"))
+    assert snippet.returncode == 2 and "fragment" in snippet.stderr
+    assert snippet.stderr.count("\n") == 1 and "Traceback" not in snippet.stderr
 
 
 @pytest.mark.native

@@ -229,13 +229,6 @@ def verify_command(
         logged = traffic_from_log(traffic_log)
         replay = Trace(logged.requests[:requests], logged.description)
     loaded = load_configs(configs, None, prefix)
-    for item in loaded:
-        if item.config.fragment:
-            raise LbguardError(
-                f"{item.path} is a fragment of a larger nginx config; verify runs the whole "
-                "config: pass its main file (nginx.conf), with --prefix if includes are "
-                "relative to another directory"
-            )
     chosen = [
         (item, pool)
         for item in loaded
@@ -266,7 +259,17 @@ def verify_command(
             )
         )
     if not pools_out:
-        raise LbguardError("no backend to verify" + (f" named '{pool_name}'" if pool_name else ""))
+        fragments = [item.path for item in loaded if item.config.fragment]
+        raise LbguardError(
+            "no backend to verify"
+            + (f" named '{pool_name}'" if pool_name else "")
+            + (
+                f" ({fragments[0]} is a fragment without upstreams: pass the main file, "
+                "nginx.conf, with --prefix if includes are relative to another directory)"
+                if fragments
+                else ""
+            )
+        )
     if fmt == "json":
         traffic = replay.description if replay is not None else model.describe()
         json.dump({"version": 1, "traffic": traffic, "pools": pools_out}, sys.stdout, indent=2)

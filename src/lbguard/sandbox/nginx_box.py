@@ -15,6 +15,8 @@ line, so whatever nginx says about a copy points at the user's own line:
 - logs, pid, temp and cache paths move into the sandbox (access logging is off),
   and TLS, resolvers, users, modules and password files are left out.
 
+A conf.d file of upstream and server blocks runs inside a generated main file.
+
 The rest (balancing method, hash keys, weights, backup, down, max_fails,
 worker_processes) is kept, and the simulator reads the staged copy, because
 nginx's consistent hash keys on the server string as written.
@@ -38,6 +40,7 @@ from lbguard.parsers.nginx import (
     NginxFile,
     _pass_target,
     check_tree,
+    detect_context,
     parse_file,
 )
 from lbguard.sandbox.haproxy_box import free_port
@@ -77,6 +80,8 @@ class NginxSandbox:
     stub_ports: dict[tuple[str, str], int]  # (upstream, server address as staged) -> port
     notes: list[str] = field(default_factory=list)
     tree: str = ""
+    # Upstream -> port of the server block generated for it (conf.d files only).
+    synthetic: dict[str, int] = field(default_factory=dict)
 
     @property
     def port(self) -> int:
@@ -96,6 +101,8 @@ class NginxSandbox:
             port = self.ports.get((loc.path, loc.line, loc.column))
             if port is not None:
                 return port
+        if pool.name in self.synthetic:
+            return self.synthetic[pool.name]
         raise LbguardError(
             f"no server block sends traffic to upstream '{pool.name}' (proxy_pass "
             f"http://{pool.name}); verify needs one to reach it"
@@ -270,19 +277,19 @@ class _Stager:
                 self.edits_for(last).after(last, f"keepalive {_KEEPALIVE};")
         else:
             if name == "http":
-                present = {c.name for c in body}
-                temps = "".join(
-                    f" {n} {self.folder}/temp/{n};" for n in _TEMP_DEFAULTS if n not in present
-                )
-                # HTTP/1.1 without "Connection: close" lets the stub connections be
-                # kept; a level that sets its own proxy_set_header just closes them.
-                keep = "" if "proxy_http_version" in present else "proxy_http_version 1.1; "
-                if not any(
-                    c.name == "proxy_set_header" and c.args[:1] == ("Connection",) for c in body
-                ):
-                    keep += 'proxy_set_header Connection "";'
-                self.edits_for(node).after_brace(node, f"access_log off; {keep}{temps}")
+                self.edits_for(node).after_brace(node, self.http_settings(body))
             self.walk(body, name)
+
+    def http_settings(self, body: list[NginxDirective]) -> str:
+        """What the sandbox adds at the top of the http block, on the same line."""
+        present = {c.name for c in body}
+        temps = "".join(f" {n} {self.folder}/temp/{n};" for n in _TEMP_DEFAULTS if n not in present)
+        # HTTP/1.1 without "Connection: close" lets the stub connections be kept; a
+        # level that sets its own proxy_set_header just closes them.
+        keep = "" if "proxy_http_version" in present else "proxy_http_version 1.1; "
+        if not any(c.name == "proxy_set_header" and c.args[:1] == ("Connection",) for c in body):
+            keep += 'proxy_set_header Connection "";'
+        return f"access_log off; {keep}{temps}"
 
     def contain(self, node: NginxDirective) -> None:
         """A pass to a literal address goes to a closed loopback port instead."""
@@ -320,13 +327,50 @@ def build_nginx_sandbox(
     """Stage the config whose main file is `paths[0]` (see the module doc).
 
     `prefix`: the conf directory, as for `check`; `nginx_prefix`: the binary's own
-    compiled-in prefix, which relative `load_module` paths are relative to.
+    compiled-in prefix, which relative `load_module` paths are relative to. A conf.d
+    file of upstream and server blocks runs inside a generated main file, with a
+    server block of its own for each upstream that none of its servers sends to.
     """
     parsed = [parse_file(p) for p in paths]
     conf_dir = prefix or os.path.dirname(os.path.abspath(paths[0]))
-    checked = check_tree(parsed, conf_dir=conf_dir, context="main")
+    context = detect_context(parsed[0].directives, paths[0])
+    if context not in ("main", "http"):
+        raise LbguardError(
+            f"{paths[0]} is a fragment that nginx includes in a {context} block; verify "
+            "runs a whole config or a conf.d file of upstream and server blocks: pass the "
+            "main file (nginx.conf), with --prefix if includes are relative to another "
+            "directory"
+        )
+    checked = check_tree(parsed, conf_dir=conf_dir, context=context)
     stager = _Stager(checked.files, conf_dir, folder, nginx_prefix)
-    stager.walk(parsed[0].directives, "main")
+    synthetic: dict[str, int] = {}
+    if context == "main":
+        stager.walk(parsed[0].directives, "main")
+        main = staged_path(folder, parsed[0].path)
+    else:
+        body = [n for f in parsed for n in f.directives]
+        stager.walk(body, "http")
+        main = os.path.join(folder, "lbguard-main.conf")
+        routed = {
+            _pass_target(n.name, n.args[0])
+            for n in _walk(body)
+            if n.name in _PASS_DIRECTIVES and n.args
+        }
+        servers = ""
+        for name in sorted(stager.upstreams - routed):
+            synthetic[name] = free_port()
+            servers += (
+                f"    server {{ listen 127.0.0.1:{synthetic[name]}; "
+                f"location / {{ proxy_pass http://{name}; }} }}\n"
+            )
+        includes = "".join(f'    include "{staged_path(folder, p.path)}";\n' for p in parsed)
+        Path(main).write_text(
+            f"events {{}}\nhttp {{\n    {stager.http_settings(body)}\n{includes}{servers}}}\n"
+        )
+        stager.notes.append(
+            f"{paths[0]} is a conf.d file: it runs with nginx's defaults for the main "
+            "file (worker_processes 1); verify the main file to run with yours"
+        )
     for real, nf in checked.files.items():
         text = Path(nf.path).read_bytes().decode(nf.encoding)
         edits = stager.edits.get(nf.path)
@@ -338,10 +382,11 @@ def build_nginx_sandbox(
     for sub in ("logs", "temp"):
         os.makedirs(os.path.join(folder, sub), exist_ok=True)
     return NginxSandbox(
-        staged_path(folder, parsed[0].path),
+        main,
         staged_path(folder, conf_dir),
         stager.ports,
         stager.stub_ports,
         stager.notes,
         os.path.join(folder, "tree"),
+        synthetic,
     )
