@@ -318,9 +318,15 @@ def test_staging_leaves_nothing_that_reaches_past_loopback(tmp_path: Path) -> No
     # Line for line: a failure still points at the user's line.
     original = text.split("\n")
     staged_lines = box.text.split("\n")
-    assert staged_lines[original.index("    dispatch 192.0.2.10:80")].startswith("# lbguard")
-    assert staged_lines[original.index("    bind :8080")].startswith("# lbguard")
-    assert staged_lines[original.index("    balance roundrobin")] == "    balance roundrobin"
+
+    def staged(line: str) -> str:
+        return staged_lines[box.origin.index(original.index(line) + 1)]
+
+    assert staged("    dispatch 192.0.2.10:80").startswith("# lbguard")
+    assert staged("    bind :8080").startswith("# lbguard")
+    assert staged("    balance roundrobin") == "    balance roundrobin"
+    # Every line of the user's is there, in order, once.
+    assert sorted(set(box.origin) - {0}) == list(range(1, len(original) + 1))
 
 
 @pytest.mark.parametrize(

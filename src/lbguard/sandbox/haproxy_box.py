@@ -1,14 +1,16 @@
 """Running a user's HAProxy config, unchanged where it shapes traffic, on loopback only.
 
-The config is copied line for line (so a failure points at the user's own line):
-listeners move to free 127.0.0.1 ports, every server address to its own stub
-backend, and whatever would touch the outside (logging, resolvers, peers,
-certificates, chroot, users) is commented out. Names, weights, flags, balance
-settings, hash keys, persistence, health checks and maxconn are kept.
+The config is copied line for line, with a line map (so a failure points at the
+user's own line): listeners move to free 127.0.0.1 ports, every server address to
+its own stub backend, and whatever would touch the outside (logging, resolvers,
+peers, certificates, chroot, users) is commented out. Names, weights, flags, balance
+settings, hash keys, persistence, health checks and maxconn are kept; HTTP backends
+get `http-reuse always`, which changes no choice (see `build_sandbox`).
 """
 
 from __future__ import annotations
 
+import re
 import socket
 from dataclasses import dataclass, field
 
@@ -80,6 +82,18 @@ class Sandbox:
     stub_ports: dict[tuple[str, str], int]  # (pool, server) -> port
     stats_port: int  # the admin socket, on loopback TCP
     notes: list[str] = field(default_factory=list)
+    # The user's line for each line of `text` (1-based; 0 for lines lbguard added).
+    origin: list[int] = field(default_factory=list)
+
+    def original(self, message: str, staged: str, user: str) -> str:
+        """A message about the staged file `staged`, pointing at the user's file."""
+
+        def back(m: re.Match[str]) -> str:
+            n = int(m.group(1))
+            line = self.origin[n - 1] if 0 < n <= len(self.origin) else 0
+            return f"{user}:{line}" if line else f"{user}"
+
+        return re.sub(re.escape(staged) + r":(\d+)", back, message).replace(staged, user)
 
 
 def _strip_server_options(words: list[str]) -> list[str]:
@@ -96,7 +110,7 @@ def _strip_server_options(words: list[str]) -> list[str]:
 
 
 def build_sandbox(config: Config, lines: list[str], sandbox_dir: str) -> Sandbox:
-    """The sandboxed text of a single-file HAProxy config, with the same line numbers."""
+    """The sandboxed text of a single-file HAProxy config, mapped line by line."""
     out = list(lines)
     fe_ports: dict[str, int] = {}
     stub_ports: dict[tuple[str, str], int] = {}
@@ -177,10 +191,26 @@ def build_sandbox(config: Config, lines: list[str], sandbox_dir: str) -> Sandbox
     # On loopback TCP rather than a Unix socket in the sandbox: a long TMPDIR (macOS,
     # pytest) makes a socket path longer than the 108 bytes that Unix sockets allow.
     stats_port = free_port()
-    out.append("")
-    out.append("global")
-    out.append(f"    stats socket ipv4@127.0.0.1:{stats_port} level admin")
-    out.append("    maxconn 4000")
-    out.append("    nbthread 1")
-    out.append("")
-    return Sandbox("\n".join(out) + "\n", fe_ports, stub_ports, stats_port, notes)
+    # HTTP backends reuse idle stub connections across clients: HAProxy picks the
+    # server first and only then looks for an idle connection to it, so no choice
+    # changes, and the stubs stop taking a new connection for most requests. A
+    # http-reuse of the backend's own, written after its header, still wins.
+    reuse = {p.location.line for p in config.pools if p.mode == "http"}
+    final: list[str] = []
+    origin: list[int] = []
+    for n, line in enumerate(out, start=1):
+        final.append(line)
+        origin.append(n)
+        if n in reuse:
+            final.append("    http-reuse always")
+            origin.append(n)
+    final += [
+        "",
+        "global",
+        f"    stats socket ipv4@127.0.0.1:{stats_port} level admin",
+        "    maxconn 4000",
+        "    nbthread 1",
+        "",
+    ]
+    origin += [0] * 6
+    return Sandbox("\n".join(final) + "\n", fe_ports, stub_ports, stats_port, notes, origin)

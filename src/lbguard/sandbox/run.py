@@ -327,7 +327,7 @@ def run_haproxy(
             timeout=timeout,
             progress=progress,
             stats_port=box.stats_port,
-            explain=lambda message: message.replace(cfg, path),
+            explain=lambda message: box.original(message, cfg, path),
         )
     observed.notes = box.notes
     return observed
