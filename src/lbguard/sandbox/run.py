@@ -1,10 +1,10 @@
-"""Start the real haproxy on a sandboxed config, replay a trace through it, stop it.
+"""Start the real haproxy or nginx on a sandboxed config, replay a trace, stop it.
 
 Everything stays on loopback: the balancer listens on 127.0.0.1, its servers are
 local stubs, and each request leaves from a 127.a.b.c address derived from the
 modelled client so that `balance source` sees distinct clients. Nothing outlives
-the run: the balancer runs in its own process group, killed on exit, error or
-Ctrl-C.
+the run: the balancer and the stubs run in their own process groups, stopped on
+exit, error or Ctrl-C, and a watchdog (`reaper`) stops them if lbguard is killed.
 """
 
 from __future__ import annotations
