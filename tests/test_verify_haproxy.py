@@ -335,6 +335,8 @@ def test_staging_leaves_nothing_that_reaches_past_loopback(tmp_path: Path) -> No
         (["--stub", "web-09:status=503"], "--stub web-09: no such server"),
         (["--stub", "web-02:latency=soon"], "expected NAME:latency=50ms,status=503"),
         (["--tolerance", "2"], "is not in the range"),
+        # Read as nginx, the HAProxy config has no upstream: --dialect is honoured.
+        (["--dialect", "nginx"], "no backend to verify"),
     ],
 )
 def test_bad_options_are_one_line_usage_errors(args: list[str], message: str) -> None:

@@ -185,6 +185,7 @@ def verify_pool(
 @click.option("--tolerance", type=click.FloatRange(0, 1), default=0.01, show_default=True)
 @click.option("--max-share", type=click.FloatRange(0, 1), default=0.9, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--dialect", type=click.Choice([d.value for d in Dialect]))
 @click.option(
     "--prefix",
     "-p",
@@ -205,6 +206,7 @@ def verify_command(
     tolerance: float,
     max_share: float,
     fmt: str,
+    dialect: str | None,
     prefix: str | None,
 ) -> None:
     """Run the config in the real HAProxy or nginx on loopback; measure each server's share.
@@ -228,7 +230,7 @@ def verify_command(
         # The log's first --requests requests, in order.
         logged = traffic_from_log(traffic_log)
         replay = Trace(logged.requests[:requests], logged.description)
-    loaded = load_configs(configs, None, prefix)
+    loaded = load_configs(configs, dialect, prefix)
     chosen = [
         (item, pool)
         for item in loaded
