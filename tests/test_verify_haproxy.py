@@ -313,8 +313,10 @@ def test_staging_leaves_nothing_that_reaches_past_loopback(tmp_path: Path) -> No
     staged = "\n".join(live)
     addresses = re.findall(r"\b\d{1,3}(?:\.\d{1,3}){3}\b", staged)
     assert addresses and all(a.startswith("127.") for a in addresses), addresses
-    for outside in ("example.com", "/etc/", "/run/", " ssl", "addr", "port 3306"):
+    for outside in ("example.com", "/etc/", "/run/", "verify none", "addr", "port 3306"):
         assert outside not in staged, outside
+    # The TLS bind is the one kept, with a certificate made inside the sandbox.
+    assert f" ssl crt {tmp_path}/lbguard-sandbox.pem alpn http/1.1" in staged
     # Line for line: a failure still points at the user's line.
     original = text.split("\n")
     staged_lines = box.text.split("\n")
@@ -354,3 +356,29 @@ def test_bad_options_are_one_line_usage_errors(args: list[str], message: str) ->
         timeout=60,
     )
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.native
+def test_a_tls_bind_is_served_with_a_sandbox_certificate(tmp_path: Path) -> None:
+    """Plain HTTP redirected to HTTPS, as so many frontends do: the sandbox keeps the
+    TLS bind (with a certificate of its own) and sends its traffic there, so rules on
+    ssl_fc see what they see in production and every request reaches a server."""
+    require_haproxy()
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        HEAD.replace(
+            "    bind :80\n",
+            "    bind :80\n    bind :443 ssl crt /etc/haproxy/site.pem alpn h2,http/1.1\n"
+            "    http-request redirect scheme https unless { ssl_fc }\n",
+        )
+        + "    balance uri\n"
+        + "".join(f"    server s{i} 10.9.9.{i}:80 weight {i}\n" for i in range(1, 4))
+    )
+    config = parse_haproxy([str(cfg)]).config
+    pool = config.pool("app")
+    assert pool is not None
+    trace = loopback_trace(TrafficModel(requests=300, clients=40, uris=60, seed=12).generate())
+    observed = run_haproxy(str(cfg), config, pool, trace, timeout=30)
+    model = simulate(pool, Dialect.HAPROXY, trace)
+    assert_agrees(observed, [pool.servers[i].name for i in model.picks], by_request=True)
+    assert {k: v for k, v in observed.stats.items() if v} == dict(observed.counts)

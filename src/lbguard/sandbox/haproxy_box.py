@@ -5,15 +5,22 @@ user's own line): listeners move to free 127.0.0.1 ports, every server address t
 its own stub backend, and whatever would touch the outside (logging, resolvers,
 peers, certificates, chroot, users) is commented out. Names, weights, flags, balance
 settings, hash keys, persistence, health checks and maxconn are kept; HTTP backends
-get `http-reuse always`, which changes no choice (see `build_sandbox`).
+get `http-reuse always`, which changes no choice (see `build_sandbox`). A frontend
+keeps one bind, its TLS one if it has one, served with a certificate made for the
+sandbox.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import socket
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from lbguard.errors import LbguardError
 from lbguard.model import Config, Pool
 from lbguard.parsers.haproxy import looks_like_option_not_address
 
@@ -69,6 +76,27 @@ _DROP_SERVER_OPTS = {
 }
 
 
+def self_signed(folder: str) -> str:
+    """A throwaway certificate and key (one PEM file) for the sandbox's TLS listeners."""
+    pem = os.path.join(folder, "lbguard-sandbox.pem")
+    if os.path.exists(pem):
+        return pem
+    exe = shutil.which("openssl")
+    if exe is None:
+        raise LbguardError("verify needs openssl to make a certificate for a TLS bind")
+    key, cert = os.path.join(folder, "key.pem"), os.path.join(folder, "cert.pem")
+    argv = [exe, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+    argv += ["-nodes", "-subj", "/CN=lbguard.sandbox", "-days", "2"]
+    made = subprocess.run(
+        [*argv, "-keyout", key, "-out", cert], capture_output=True, text=True, timeout=30
+    )
+    if made.returncode != 0:
+        raise LbguardError(f"openssl could not make a sandbox certificate: {made.stderr.strip()}")
+    with open(pem, "w", encoding="ascii") as out:
+        out.write(Path(cert).read_text() + Path(key).read_text())
+    return pem
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -84,6 +112,7 @@ class Sandbox:
     notes: list[str] = field(default_factory=list)
     # The user's line for each line of `text` (1-based; 0 for lines lbguard added).
     origin: list[int] = field(default_factory=list)
+    tls_ports: set[int] = field(default_factory=set)  # listeners that speak TLS
 
     def original(self, message: str, staged: str, user: str) -> str:
         """A message about the staged file `staged`, pointing at the user's file."""
@@ -120,6 +149,14 @@ def build_sandbox(config: Config, lines: list[str], sandbox_dir: str) -> Sandbox
         end = section.end_line or section.location.line
         for n in range(section.location.line, end + 1):
             section_of_line[n] = section.kind
+    # The one bind each frontend keeps: its first TLS bind if it has one (that is
+    # where the real traffic goes when plain HTTP is redirected), else its first.
+    kept_bind: dict[int, bool] = {}  # line -> TLS
+    for fe in config.frontends:
+        secure = [b for b in fe.binds if "ssl" in b.options]
+        for b in (secure or list(fe.binds))[:1]:
+            kept_bind[b.location.line] = bool(secure)
+    tls_ports: set[int] = set()
     server_line: dict[int, tuple[Pool, str]] = {}
     for pool in config.pools:
         for server in pool.servers:
@@ -153,14 +190,20 @@ def build_sandbox(config: Config, lines: list[str], sandbox_dir: str) -> Sandbox
             out[idx] = "# lbguard sandbox: " + raw
             continue
         if head == "bind" and current in ("frontend", "listen"):
-            port = fe_ports.get(current_name) or free_port()
-            if current_name in fe_ports:
+            keep = lineno in kept_bind if kept_bind else current_name not in fe_ports
+            if not keep or current_name in fe_ports:
                 out[idx] = "# lbguard sandbox: " + raw
                 continue
-            fe_ports[current_name] = port
+            port = fe_ports[current_name] = free_port()
             # The PROXY protocol changes what `src` is; keep it so the test is faithful.
             proxy = " accept-proxy" if "accept-proxy" in words else ""
-            out[idx] = f"{indent}bind 127.0.0.1:{port}{proxy}"
+            tls = ""
+            if kept_bind.get(lineno):
+                # TLS with a certificate made for the sandbox: rules on ssl_fc, sni or
+                # the scheme see what they see in production.
+                tls = f" ssl crt {self_signed(sandbox_dir)} alpn http/1.1"
+                tls_ports.add(port)
+            out[idx] = f"{indent}bind 127.0.0.1:{port}{tls}{proxy}"
             continue
         if head in _DROP_PROXY or (head == "http-request" and "lua" in stripped):
             out[idx] = "# lbguard sandbox: " + raw
@@ -213,4 +256,6 @@ def build_sandbox(config: Config, lines: list[str], sandbox_dir: str) -> Sandbox
         "",
     ]
     origin += [0] * 6
-    return Sandbox("\n".join(final) + "\n", fe_ports, stub_ports, stats_port, notes, origin)
+    return Sandbox(
+        "\n".join(final) + "\n", fe_ports, stub_ports, stats_port, notes, origin, tls_ports
+    )

@@ -125,6 +125,7 @@ def _replay(
     ordered: bool | None,
     timeout: float,
     progress: Progress | None,
+    tls: bool = False,
 ) -> Observed:
     """Send the trace to the balancer; attribute every answer by its stub's header."""
     requests = trace.requests
@@ -135,6 +136,7 @@ def _replay(
         proxy_protocol=proxy_protocol,
         per_connection=per_connection(pool),
         ordered=bool(ordered),
+        tls=tls,
     )
     if ordered is None and needs_order(pool, plan.lanes * plan.processes):
         plan = dataclasses.replace(plan, ordered=True, processes=1)
@@ -225,6 +227,7 @@ def _measure(
     progress: Progress | None,
     stats_port: int | None = None,
     explain: Callable[[str], str] = str,
+    tls: bool = False,
 ) -> Observed:
     """Start the stubs and the balancer, replay the trace, and stop everything.
 
@@ -270,6 +273,7 @@ def _measure(
             ordered=ordered,
             timeout=timeout,
             progress=progress,
+            tls=tls,
         )
         if stats_port is not None:
             with contextlib.suppress(OSError):
@@ -315,11 +319,12 @@ def run_haproxy(
             StubServer(f"{p}/{s}", port, *stage.get(s, (0.0, 200)))
             for (p, s), port in box.stub_ports.items()
         ]
+        port = _entry_port(config, pool, box.frontend_ports)
         observed = _measure(
             [exe, "-db", "-f", cfg],
             tmp,
             stubs,
-            _entry_port(config, pool, box.frontend_ports),
+            port,
             pool,
             trace,
             proxy_protocol=any(b.accept_proxy for fe in config.frontends for b in fe.binds),
@@ -328,6 +333,7 @@ def run_haproxy(
             progress=progress,
             stats_port=box.stats_port,
             explain=lambda message: box.original(message, cfg, path),
+            tls=port in box.tls_ports,
         )
     observed.notes = box.notes
     return observed
