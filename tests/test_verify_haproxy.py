@@ -382,3 +382,32 @@ def test_a_tls_bind_is_served_with_a_sandbox_certificate(tmp_path: Path) -> None
     model = simulate(pool, Dialect.HAPROXY, trace)
     assert_agrees(observed, [pool.servers[i].name for i in model.picks], by_request=True)
     assert {k: v for k, v in observed.stats.items() if v} == dict(observed.counts)
+
+
+@pytest.mark.native
+def test_a_backend_behind_use_backend_rules_gets_the_whole_trace(tmp_path: Path) -> None:
+    """The model sends every request to the pool; so does the sandbox, through a
+    frontend of its own, when the user's frontends reach it only by an ACL."""
+    require_haproxy()
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        HEAD.replace(
+            "    default_backend app\n",
+            "    use_backend api if { path_beg /api/ }\n    default_backend app\n",
+        )
+        + "    balance roundrobin\n    server w1 10.9.9.1:80\n    server w2 10.9.9.2:80\n"
+        + "backend api\n    balance uri\n"
+        + "    server a1 10.9.8.1:80 weight 3\n    server a2 10.9.8.2:80\n"
+    )
+    argv = ["verify", "--format", "json", "--pool", "api", "--requests", "600", str(cfg)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "lbguard", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (pool,) = json.loads(proc.stdout)["pools"]
+    assert pool["requests_failed"] == 0 and pool["requests_sent"] == 600
+    assert all(s["observed_share"] == s["predicted_share"] for s in pool["servers"])
+    assert any("use_backend" in note for note in pool["notes"])

@@ -158,3 +158,21 @@ def test_a_slow_asyncio_stub_behind_nginx(version: str, tmp_path: Path) -> None:
     assert pool is not None
     model = simulate(pool, Dialect.NGINX, trace)
     assert_agrees(observed, [pool.servers[i].name for i in model.picks], by_request=True)
+
+
+@pytest.mark.native
+def test_an_upstream_under_one_location_gets_the_whole_trace(tmp_path: Path) -> None:
+    require_nginx()
+    cfg = tmp_path / "nginx.conf"
+    cfg.write_text(
+        CONFIG.format(method="        ip_hash;", p1="", p2=" weight=2", p3="", workers=1)
+        .replace("upstream app", "upstream web { server 10.9.7.1:80; }\n    upstream app")
+        .replace("location / {", "location / { proxy_pass http://web; }\n        location /api/ {")
+    )
+    trace = loopback_trace(TrafficModel(requests=300, clients=80, seed=13).generate())
+    observed, config = run_nginx(str(cfg), "app", trace, timeout=30)
+    pool = config.pool("app")
+    assert pool is not None
+    model = simulate(pool, Dialect.NGINX, trace)
+    assert_agrees(observed, [pool.servers[i].name for i in model.picks], by_request=True)
+    assert any("only under some locations" in note for note in observed.notes)

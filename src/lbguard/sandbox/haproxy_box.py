@@ -113,6 +113,8 @@ class Sandbox:
     # The user's line for each line of `text` (1-based; 0 for lines lbguard added).
     origin: list[int] = field(default_factory=list)
     tls_ports: set[int] = field(default_factory=set)  # listeners that speak TLS
+    # Backends only use_backend rules reach -> the port of a frontend of their own.
+    direct_ports: dict[str, int] = field(default_factory=dict)
 
     def original(self, message: str, staged: str, user: str) -> str:
         """A message about the staged file `staged`, pointing at the user's file."""
@@ -247,6 +249,21 @@ def build_sandbox(config: Config, lines: list[str], sandbox_dir: str) -> Sandbox
         if n in reuse:
             final.append("    http-reuse always")
             origin.append(n)
+    # A backend that no frontend sends to by default (only use_backend rules do) gets
+    # a frontend of the sandbox's own, so the whole trace reaches it, as in the model.
+    defaulted = {r.pool for fe in config.frontends for r in fe.routes if r.default}
+    direct_ports: dict[str, int] = {}
+    for pool in config.pools:
+        if pool.kind == "backend" and pool.name not in defaulted and pool.servers:
+            port = direct_ports[pool.name] = free_port()
+            final += [
+                "",
+                f"frontend lbguard-direct-{pool.name}",
+                f"    mode {pool.mode}",
+                f"    bind 127.0.0.1:{port}",
+                f"    default_backend {pool.name}",
+            ]
+            origin += [0] * 5
     final += [
         "",
         "global",
@@ -257,5 +274,12 @@ def build_sandbox(config: Config, lines: list[str], sandbox_dir: str) -> Sandbox
     ]
     origin += [0] * 6
     return Sandbox(
-        "\n".join(final) + "\n", fe_ports, stub_ports, stats_port, notes, origin, tls_ports
+        "\n".join(final) + "\n",
+        fe_ports,
+        stub_ports,
+        stats_port,
+        notes,
+        origin,
+        tls_ports,
+        direct_ports,
     )

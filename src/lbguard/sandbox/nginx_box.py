@@ -94,15 +94,15 @@ class NginxSandbox:
 
     def entry_port(self, config: Config, pool: Pool) -> int:
         """The port of the server block that sends traffic to `pool`, by default if any."""
-        routed = [fe for fe in config.frontends if any(r.pool == pool.name for r in fe.routes)]
-        routed.sort(key=lambda fe: not any(r.pool == pool.name and r.default for r in fe.routes))
-        for fe in routed:
-            loc = fe.location
-            port = self.ports.get((loc.path, loc.line, loc.column))
-            if port is not None:
-                return port
-        if pool.name in self.synthetic:
-            return self.synthetic[pool.name]
+        for default in (True, False):
+            if not default and pool.name in self.synthetic:
+                return self.synthetic[pool.name]
+            for fe in config.frontends:
+                if any(r.pool == pool.name and (r.default or not default) for r in fe.routes):
+                    loc = fe.location
+                    port = self.ports.get((loc.path, loc.line, loc.column))
+                    if port is not None:
+                        return port
         raise LbguardError(
             f"no server block sends traffic to upstream '{pool.name}' (proxy_pass "
             f"http://{pool.name}); verify needs one to reach it"
@@ -184,6 +184,9 @@ class _Stager:
         self.upstream = ""  # the upstream block we are inside
         self.closed_port = 0
         self.counter = 0
+        # Upstreams to reach through a server block of the sandbox's own, and its port.
+        self.direct: set[str] = set()
+        self.synthetic: dict[str, int] = {}
 
     def edits_for(self, node: NginxDirective) -> _Edits:
         return self.edits.setdefault(node.file, _Edits())
@@ -277,8 +280,20 @@ class _Stager:
                 self.edits_for(last).after(last, f"keepalive {_KEEPALIVE};")
         else:
             if name == "http":
-                self.edits_for(node).after_brace(node, self.http_settings(body))
+                self.edits_for(node).after_brace(
+                    node, self.http_settings(body) + self.direct_servers()
+                )
             self.walk(body, name)
+
+    def direct_servers(self) -> str:
+        """A server block of the sandbox's own for each upstream in `self.direct`."""
+        out = ""
+        for name in sorted(self.direct):
+            port = self.synthetic.setdefault(name, free_port())
+            out += (
+                f" server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{name}; }} }}"
+            )
+        return out
 
     def http_settings(self, body: list[NginxDirective]) -> str:
         """What the sandbox adds at the top of the http block, on the same line."""
@@ -322,14 +337,21 @@ def _walk(nodes: list[NginxDirective]) -> Iterator[NginxDirective]:
 
 
 def build_nginx_sandbox(
-    paths: list[str], folder: str, prefix: str | None = None, nginx_prefix: str = "/"
+    paths: list[str],
+    folder: str,
+    prefix: str | None = None,
+    nginx_prefix: str = "/",
+    direct: frozenset[str] = frozenset(),
 ) -> NginxSandbox:
     """Stage the config whose main file is `paths[0]` (see the module doc).
 
     `prefix`: the conf directory, as for `check`; `nginx_prefix`: the binary's own
-    compiled-in prefix, which relative `load_module` paths are relative to. A conf.d
-    file of upstream and server blocks runs inside a generated main file, with a
-    server block of its own for each upstream that none of its servers sends to.
+    compiled-in prefix, which relative `load_module` paths are relative to.
+    `direct`: upstreams that no `location /` sends to (only some paths do); each gets
+    a server block of the sandbox's own, so that every request of the trace reaches
+    it, as the model assumes. A conf.d file of upstream and server blocks runs inside
+    a generated main file, with such a server block for each upstream none of its
+    servers sends to.
     """
     parsed = [parse_file(p) for p in paths]
     conf_dir = prefix or os.path.dirname(os.path.abspath(paths[0]))
@@ -343,7 +365,7 @@ def build_nginx_sandbox(
         )
     checked = check_tree(parsed, conf_dir=conf_dir, context=context)
     stager = _Stager(checked.files, conf_dir, folder, nginx_prefix)
-    synthetic: dict[str, int] = {}
+    stager.direct = set(direct)
     if context == "main":
         stager.walk(parsed[0].directives, "main")
         main = staged_path(folder, parsed[0].path)
@@ -356,17 +378,10 @@ def build_nginx_sandbox(
             for n in _walk(body)
             if n.name in _PASS_DIRECTIVES and n.args
         }
-        servers = ""
-        for name in sorted(stager.upstreams - routed):
-            synthetic[name] = free_port()
-            servers += (
-                f"    server {{ listen 127.0.0.1:{synthetic[name]}; "
-                f"location / {{ proxy_pass http://{name}; }} }}\n"
-            )
+        stager.direct |= stager.upstreams - routed
         includes = "".join(f'    include "{staged_path(folder, p.path)}";\n' for p in parsed)
-        Path(main).write_text(
-            f"events {{}}\nhttp {{\n    {stager.http_settings(body)}\n{includes}{servers}}}\n"
-        )
+        settings = stager.http_settings(body) + stager.direct_servers()
+        Path(main).write_text(f"events {{}}\nhttp {{\n    {settings}\n{includes}}}\n")
         stager.notes.append(
             f"{paths[0]} is a conf.d file: it runs with nginx's defaults for the main "
             "file (worker_processes 1); verify the main file to run with yours"
@@ -388,5 +403,5 @@ def build_nginx_sandbox(
         stager.stub_ports,
         stager.notes,
         os.path.join(folder, "tree"),
-        synthetic,
+        stager.synthetic,
     )

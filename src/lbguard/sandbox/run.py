@@ -198,15 +198,14 @@ def _show_stat(port: int, pool: str) -> dict[str, int]:
     return out
 
 
-def _entry_port(config: Config, pool: Pool, ports: dict[str, int]) -> int:
+def _entry_port(config: Config, pool: Pool, ports: dict[str, int], direct: dict[str, int]) -> int:
     if pool.name in ports:
         return ports[pool.name]
     for fe in config.frontends:
         if fe.name in ports and any(r.pool == pool.name and r.default for r in fe.routes):
             return ports[fe.name]
-    for fe in config.frontends:
-        if fe.name in ports and any(r.pool == pool.name for r in fe.routes):
-            return ports[fe.name]
+    if pool.name in direct:
+        return direct[pool.name]
     raise LbguardError(
         f"no frontend sends traffic to '{pool.name}' by default; verify needs a "
         "default_backend (or a listen section) to reach it"
@@ -319,7 +318,7 @@ def run_haproxy(
             StubServer(f"{p}/{s}", port, *stage.get(s, (0.0, 200)))
             for (p, s), port in box.stub_ports.items()
         ]
-        port = _entry_port(config, pool, box.frontend_ports)
+        port = _entry_port(config, pool, box.frontend_ports, box.direct_ports)
         observed = _measure(
             [exe, "-db", "-f", cfg],
             tmp,
@@ -336,6 +335,11 @@ def run_haproxy(
             tls=port in box.tls_ports,
         )
     observed.notes = box.notes
+    if port in box.direct_ports.values():
+        observed.notes.append(
+            f"backend {pool.name} is reached only through use_backend rules; the sandbox "
+            "sent the whole trace to it through a frontend of its own"
+        )
     return observed
 
 
@@ -373,9 +377,20 @@ def run_nginx(
     if exe is None:
         raise LbguardError("nginx is not installed; verify needs the real binary")
     with tempfile.TemporaryDirectory(prefix="lbguard-sandbox-") as tmp:
-        box = build_nginx_sandbox([path], tmp, prefix, _compiled_prefix(exe))
-        config, _ = parse_nginx([box.main], prefix=box.conf_dir)
         original, _ = parse_nginx([path], prefix=prefix)
+        # Upstreams that only some paths lead to get a server block of their own, so
+        # that the whole trace reaches them, as it does in the model.
+        direct = frozenset(
+            p.name
+            for p in original.pools
+            if not p.implicit
+            and p.mode == "http"
+            and not any(
+                r.pool == p.name and r.default for fe in original.frontends for r in fe.routes
+            )
+        )
+        box = build_nginx_sandbox([path], tmp, prefix, _compiled_prefix(exe), direct)
+        config, _ = parse_nginx([box.main], prefix=box.conf_dir)
         boxed, before = config.pool(upstream), original.pool(upstream)
         if boxed is None or before is None:
             raise LbguardError(f"{path}: no upstream named '{upstream}'")
@@ -405,6 +420,11 @@ def run_nginx(
             explain=box.original,
         )
     observed.notes = box.notes
+    if upstream in direct:
+        observed.notes.append(
+            f"upstream {upstream} is reached only under some locations; the sandbox sent "
+            "the whole trace to it through a server block of its own"
+        )
     # A PROXY line is sent where a listen demands it, but nginx balances on the
     # client it names only where realip is told to read it.
     observed.proxy_protocol = observed.proxy_protocol and any(
