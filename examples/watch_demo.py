@@ -16,6 +16,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +27,7 @@ from pathlib import Path
 from lbguard.native import find_binary
 from lbguard.parsers.haproxy import parse_haproxy
 from lbguard.sandbox.haproxy_box import build_sandbox
-from lbguard.sandbox.run import _request, stop_group
+from lbguard.sandbox.run import request_once, stop_group
 from lbguard.sandbox.stubs import StubFarm, StubServer
 from lbguard.simulate.traffic import Request
 
@@ -43,6 +44,7 @@ def sandboxed(path: Path, tmp: str, ports: dict[str, int] | None) -> tuple[str, 
     text = box.text
     found = {server: port for (_, server), port in box.stub_ports.items()}
     found["frontend"] = next(iter(box.frontend_ports.values()))
+    found["stats"] = box.stats_port
     if ports is not None:
         for name, port in found.items():
             text = re.sub(rf"127\.0\.0\.1:{port}\b", f"127.0.0.1:{ports[name]}", text)
@@ -64,7 +66,9 @@ def main() -> int:
         bad, _ = sandboxed(ROOT / "examples/incident/haproxy.cfg", tmp, ports)
         cfg = Path(tmp) / "haproxy.cfg"
         cfg.write_text(good)
-        farm = StubFarm([StubServer(n, p) for n, p in ports.items() if n != "frontend"])
+        farm = StubFarm(
+            [StubServer(n, p) for n, p in ports.items() if n not in ("frontend", "stats")]
+        )
         lb = subprocess.Popen(
             [exe, "-W", "-db", "-f", str(cfg)],
             stdin=subprocess.DEVNULL,
@@ -80,7 +84,9 @@ def main() -> int:
             started = time.monotonic()
             while not stop.is_set() and n < 20_000 and time.monotonic() - started < 60:
                 with contextlib.suppress(OSError):
-                    _request(ports["frontend"], Request(f"127.0.{n % 250}.{1 + n % 200}", "/"), 5)
+                    request_once(
+                        ports["frontend"], Request(f"127.0.{n % 250}.{1 + n % 200}", "/"), 5
+                    )
                 n += 1
                 stop.wait(0.008)
 
@@ -88,14 +94,17 @@ def main() -> int:
         watch = None
         try:
             deadline = time.monotonic() + 10
-            while not (Path(tmp) / "admin.sock").exists() and time.monotonic() < deadline:
+            while time.monotonic() < deadline:
+                with socket.socket() as probe:
+                    if probe.connect_ex(("127.0.0.1", ports["stats"])) == 0:
+                        break
                 time.sleep(0.05)
             threading.Thread(target=load, daemon=True).start()
             say("haproxy runs the fixed config under ~100 req/s; lbguard watch polls its socket")
             watch = subprocess.Popen(
                 [
                     sys.executable, "-m", "lbguard", "watch",
-                    "--haproxy-stats", f"unix:{tmp}/admin.sock",
+                    "--haproxy-stats", f"127.0.0.1:{ports['stats']}",
                     "--lb-config", str(cfg),
                     "--name", "shop-lb",
                     "--interval", INTERVAL,

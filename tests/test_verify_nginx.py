@@ -11,6 +11,7 @@ from lbguard.model import Dialect
 from lbguard.sandbox.run import loopback_trace, run_nginx
 from lbguard.simulate.engine import simulate
 from lbguard.simulate.traffic import TrafficModel
+from test_verify_haproxy import assert_agrees
 
 CONFIG = """\
 worker_processes {workers};
@@ -49,13 +50,21 @@ def test_real_nginx_matches_the_model(name: str, tmp_path: Path) -> None:
     trace = loopback_trace(
         TrafficModel(requests=200, clients=60, client_subnets=40, uris=40, seed=5).generate()
     )
-    observed, config = run_nginx(str(cfg), "app", trace, timeout=30)
+    observed, config = run_nginx(str(cfg), "app", trace, timeout=30, ordered=True)
     assert observed.failed == 0
     pool = config.pool("app")
     assert pool is not None
     model = simulate(pool, Dialect.NGINX, trace)
     predicted = [pool.servers[i].name if i >= 0 else "" for i in model.picks]
     assert observed.sequence == predicted
+    # Each run has its own stub ports, which `hash ... consistent` hashes: the model
+    # reads that run's rewritten config.
+    fast, config = run_nginx(str(cfg), "app", trace, timeout=30)
+    pool = config.pool("app")
+    assert pool is not None
+    model = simulate(pool, Dialect.NGINX, trace)
+    predicted = [pool.servers[i].name if i >= 0 else "" for i in model.picks]
+    assert_agrees(fast, predicted, by_request=pool.balance.is_hash)
 
 
 @pytest.mark.native
@@ -107,3 +116,63 @@ def test_two_workers_keep_weighted_shares(tmp_path: Path) -> None:
     for server in pool.servers:
         got = observed.counts.get(server.name, 0) / total
         assert got == pytest.approx(model[server.name], abs=0.05), server.name
+
+
+@pytest.mark.native
+@pytest.mark.parametrize(
+    "tuning",
+    ["", "keepalive_requests 3;", "keepalive_timeout 0;"],
+)
+def test_client_connection_limits_lose_no_request(tuning: str, tmp_path: Path) -> None:
+    """nginx closing keep-alive connections mid-pipeline: unanswered requests are
+    resent on a new connection, never lost and never counted twice."""
+    require_nginx()
+    cfg = tmp_path / "nginx.conf"
+    text = CONFIG.format(
+        method="        hash $request_uri;", p1="", p2=" weight=2", p3="", workers=1
+    )
+    if tuning:
+        text = text.replace("http {", "http {\n    " + tuning, 1)
+    cfg.write_text(text)
+    trace = loopback_trace(TrafficModel(requests=500, clients=6, uris=80, seed=4).generate())
+    observed, config = run_nginx(str(cfg), "app", trace, timeout=30)
+    pool = config.pool("app")
+    assert pool is not None
+    model = simulate(pool, Dialect.NGINX, trace)
+    assert_agrees(observed, [pool.servers[i].name for i in model.picks], by_request=True)
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_a_slow_asyncio_stub_behind_nginx(version: str, tmp_path: Path) -> None:
+    """A staged slow server is an asyncio stub; nginx talks HTTP/1.0 to upstreams
+    unless told otherwise, and the stub must close such connections itself."""
+    require_nginx()
+    cfg = tmp_path / "nginx.conf"
+    text = CONFIG.format(method="        hash $request_uri;", p1="", p2="", p3="", workers=1)
+    cfg.write_text(text.replace("proxy_next_upstream off;", f"proxy_http_version {version};"))
+    trace = loopback_trace(TrafficModel(requests=300, uris=60, seed=11).generate())
+    stage = {"10.9.9.2:80": (0.005, 200)}
+    observed, config = run_nginx(str(cfg), "app", trace, timeout=30, stage=stage)
+    pool = config.pool("app")
+    assert pool is not None
+    model = simulate(pool, Dialect.NGINX, trace)
+    assert_agrees(observed, [pool.servers[i].name for i in model.picks], by_request=True)
+
+
+@pytest.mark.native
+def test_an_upstream_under_one_location_gets_the_whole_trace(tmp_path: Path) -> None:
+    require_nginx()
+    cfg = tmp_path / "nginx.conf"
+    cfg.write_text(
+        CONFIG.format(method="        ip_hash;", p1="", p2=" weight=2", p3="", workers=1)
+        .replace("upstream app", "upstream web { server 10.9.7.1:80; }\n    upstream app")
+        .replace("location / {", "location / { proxy_pass http://web; }\n        location /api/ {")
+    )
+    trace = loopback_trace(TrafficModel(requests=300, clients=80, seed=13).generate())
+    observed, config = run_nginx(str(cfg), "app", trace, timeout=30)
+    pool = config.pool("app")
+    assert pool is not None
+    model = simulate(pool, Dialect.NGINX, trace)
+    assert_agrees(observed, [pool.servers[i].name for i in model.picks], by_request=True)
+    assert any("only under some locations" in note for note in observed.notes)

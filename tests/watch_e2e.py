@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lbguard.sandbox.haproxy_box import free_port
-from lbguard.sandbox.run import _request, stop_group
+from lbguard.sandbox.run import request_once, stop_group
 from lbguard.sandbox.stubs import StubFarm, StubServer
 from lbguard.simulate.traffic import Request
 
@@ -106,7 +106,7 @@ class Load:
             client = f"10.{rng.randrange(1, 255)}.{rng.randrange(1, 255)}.{rng.randrange(1, 255)}"
             source = "127." + client.split(".", 1)[1]
             try:
-                _request(self.port, Request(source, "/"), 5.0)
+                request_once(self.port, Request(source, "/"), 5.0)
             except OSError:
                 self.failed += 1
             self.sent += 1

@@ -26,9 +26,10 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
         return
     from rich.progress import Progress
 
-    with Progress(transient=True) as bar:
+    # Refreshed by the sender itself: no refresh thread, so the sender may fork.
+    with Progress(transient=True, auto_refresh=False) as bar:
         task = bar.add_task(f"verify {label}", total=total)
-        yield lambda sent: bar.update(task, completed=sent)
+        yield lambda sent: bar.update(task, completed=sent, refresh=True)
 
 
 def _parse_stage(values: tuple[str, ...]) -> dict[str, tuple[float, int]]:
@@ -66,7 +67,9 @@ def verify_pool(
     max_share: float,
     replay: Trace | None = None,
     stage: Mapping[str, tuple[float, int]] | None = None,
+    prefix: str | None = None,
 ) -> dict[str, Any]:
+    """Run one pool's traffic through the real balancer and judge it against the model."""
     from lbguard.sandbox.run import loopback_trace, run_haproxy, run_nginx
 
     trace = loopback_trace(replay if replay is not None else model.generate())
@@ -79,7 +82,7 @@ def verify_pool(
             boxed = None
         else:
             observed, boxed = run_nginx(
-                path, pool.name, trace, timeout=timeout, stage=stage, progress=tick
+                path, pool.name, trace, timeout=timeout, stage=stage, progress=tick, prefix=prefix
             )
     if boxed is None:
         modelled = pool
@@ -88,7 +91,7 @@ def verify_pool(
         assert found is not None
         modelled = found
     sent = observed.sent
-    replayed = trace.requests[:sent]
+    replayed = [trace.requests[i] for i in observed.indices]
     if observed.proxy_protocol:
         # With accept-proxy the balancer's source address is the one the PROXY line names.
         replayed = [
@@ -153,13 +156,14 @@ def verify_pool(
         "verdict": "fail" if reasons else "pass",
         "reasons": reasons,
         "servers_answering": len(serving),
+        "notes": observed.notes,
     }
 
 
 @click.command("verify")
 @click.argument("configs", nargs=-1, required=True, type=click.Path())
 @click.option("--pool", "pool_name", help="Only this backend.")
-@click.option("--requests", type=click.IntRange(1, 1_000_000), default=2000, show_default=True)
+@click.option("--requests", type=click.IntRange(1, 1_000_000), default=20_000, show_default=True)
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True)
 @click.option("--clients", type=click.IntRange(1, 1_000_000), default=5000, show_default=True)
 @click.option("--client-subnets", type=click.IntRange(1, 65_536), default=256, show_default=True)
@@ -178,9 +182,16 @@ def verify_pool(
     metavar="SERVER:latency=50ms,status=503",
     help="Stage a slow or failing server (repeatable).",
 )
-@click.option("--tolerance", type=float, default=0.01, show_default=True)
-@click.option("--max-share", type=float, default=0.9, show_default=True)
+@click.option("--tolerance", type=click.FloatRange(0, 1), default=0.01, show_default=True)
+@click.option("--max-share", type=click.FloatRange(0, 1), default=0.9, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--dialect", type=click.Choice([d.value for d in Dialect]))
+@click.option(
+    "--prefix",
+    "-p",
+    type=click.Path(),
+    help="nginx: the conf directory relative includes resolve against, as nginx -p.",
+)
 def verify_command(
     configs: tuple[str, ...],
     pool_name: str | None,
@@ -195,6 +206,8 @@ def verify_command(
     tolerance: float,
     max_share: float,
     fmt: str,
+    dialect: str | None,
+    prefix: str | None,
 ) -> None:
     """Run the config in the real HAProxy or nginx on loopback; measure each server's share.
 
@@ -217,31 +230,48 @@ def verify_command(
         # The log's first --requests requests, in order.
         logged = traffic_from_log(traffic_log)
         replay = Trace(logged.requests[:requests], logged.description)
-    pools_out: list[dict[str, Any]] = []
-    for item in load_configs(configs, None):
-        if item.config.dialect is Dialect.NGINX and len(item.config.files) > 1:
+    loaded = load_configs(configs, dialect, prefix)
+    chosen = [
+        (item, pool)
+        for item in loaded
+        for pool in item.config.pools
+        if not pool.implicit and (pool_name is None or pool.name == pool_name)
+    ]
+    known = {s.name for _, pool in chosen for s in pool.servers}
+    for name in stage:
+        if name not in known:
             raise LbguardError(
-                f"{item.path}: verify runs single-file nginx configs for now (this one "
-                "includes other files)"
+                f"--stub {name}: no such server in the pools to verify "
+                f"(servers: {', '.join(sorted(known)) or 'none'})"
             )
-        for pool in item.config.pools:
-            if pool.implicit or (pool_name is not None and pool.name != pool_name):
-                continue
-            pools_out.append(
-                verify_pool(
-                    item.path,
-                    item.config,
-                    pool,
-                    model,
-                    timeout=timeout,
-                    tolerance=tolerance,
-                    max_share=max_share,
-                    replay=replay,
-                    stage=stage,
-                )
+    pools_out: list[dict[str, Any]] = []
+    for item, pool in chosen:
+        pools_out.append(
+            verify_pool(
+                item.path,
+                item.config,
+                pool,
+                model,
+                timeout=timeout,
+                tolerance=tolerance,
+                max_share=max_share,
+                replay=replay,
+                stage=stage,
+                prefix=prefix,
             )
+        )
     if not pools_out:
-        raise LbguardError("no backend to verify" + (f" named '{pool_name}'" if pool_name else ""))
+        fragments = [item.path for item in loaded if item.config.fragment]
+        raise LbguardError(
+            "no backend to verify"
+            + (f" named '{pool_name}'" if pool_name else "")
+            + (
+                f" ({fragments[0]} is a fragment without upstreams: pass the main file, "
+                "nginx.conf, with --prefix if includes are relative to another directory)"
+                if fragments
+                else ""
+            )
+        )
     if fmt == "json":
         traffic = replay.description if replay is not None else model.describe()
         json.dump({"version": 1, "traffic": traffic, "pools": pools_out}, sys.stdout, indent=2)
@@ -263,5 +293,8 @@ def verify_command(
                 )
             verdict = p["verdict"].upper()
             why = "; ".join(p["reasons"]) or "the real balancer did what the model predicts"
-            click.echo(f"  verdict: {verdict}: {why}\n")
+            click.echo(f"  verdict: {verdict}: {why}")
+            for note in p["notes"]:
+                click.echo(f"  note: {note}")
+            click.echo("")
     sys.exit(EXIT_FINDINGS if any(p["verdict"] == "fail" for p in pools_out) else EXIT_OK)

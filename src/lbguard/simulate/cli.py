@@ -24,7 +24,9 @@ class Loaded:
     path: str
 
 
-def load_configs(paths: tuple[str, ...], dialect: str | None) -> list[Loaded]:
+def load_configs(
+    paths: tuple[str, ...], dialect: str | None, prefix: str | None = None
+) -> list[Loaded]:
     """Parse configs for prediction; a config that does not parse cannot be simulated."""
     from lbguard.check import parse_unit, plan_units
     from lbguard.settings import Settings
@@ -32,7 +34,7 @@ def load_configs(paths: tuple[str, ...], dialect: str | None) -> list[Loaded]:
     del Settings
     out = []
     for unit in plan_units(list(paths), Dialect(dialect) if dialect else None, False):
-        parsed = parse_unit(unit)
+        parsed = parse_unit(unit, prefix=prefix)
         out.append(Loaded(parsed.config, unit.paths[0]))
     return out
 

@@ -32,12 +32,8 @@ class Collector(Protocol):
 
 
 def from_spec(spec: str, *, timeout: float = 5.0) -> Collector:
-    """A collector for `--haproxy-stats`: unix:PATH, http(s)://HOST:PORT/PATH, or a
-    `prometheus+http(s)://` URL for HAProxy's built-in exporter."""
-    if spec.startswith("unix:"):
-        from lbguard.watch.collectors.haproxy_csv import SocketStats
-
-        return SocketStats(spec.removeprefix("unix:"), timeout=timeout)
+    """A collector for `--haproxy-stats`: unix:PATH, HOST:PORT (a TCP stats socket),
+    http(s)://HOST:PORT/PATH, or a `prometheus+http(s)://` URL for HAProxy's exporter."""
     if spec.startswith("prometheus+"):
         from lbguard.watch.collectors.prometheus import PrometheusStats
 
@@ -46,14 +42,16 @@ def from_spec(spec: str, *, timeout: float = 5.0) -> Collector:
         from lbguard.watch.collectors.haproxy_csv import HttpStats
 
         return HttpStats(spec, timeout=timeout)
-    if spec.startswith("/"):
-        from lbguard.watch.collectors.haproxy_csv import SocketStats
+    from lbguard.haproxy_runtime import RuntimeAPIError
+    from lbguard.watch.collectors.haproxy_csv import SocketStats
 
+    try:
         return SocketStats(spec, timeout=timeout)
-    raise ValueError(
-        f"'{spec}' is not a stats source: use unix:PATH, http://HOST:PORT/PATH or "
-        "prometheus+http://HOST:PORT/metrics"
-    )
+    except RuntimeAPIError:
+        raise ValueError(
+            f"'{spec}' is not a stats source: use unix:PATH, HOST:PORT, "
+            "http://HOST:PORT/PATH or prometheus+http://HOST:PORT/metrics"
+        ) from None
 
 
 async def fetch_text(client: httpx.AsyncClient, url: str, timeout: float, what: str) -> str:

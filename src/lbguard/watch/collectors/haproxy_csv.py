@@ -11,6 +11,7 @@ import asyncio
 import time
 from operator import itemgetter
 
+from lbguard.haproxy_runtime import parse_endpoint
 from lbguard.model import positional_constructor
 from lbguard.redact import redact_url
 from lbguard.watch.collectors import CollectorError, fetch_text
@@ -117,12 +118,13 @@ def parse_stat_csv(text: str, at: float | None = None, source: str = "") -> Snap
 
 
 class SocketStats:
-    """`show stat` over HAProxy's stats socket (a `stats socket` line in `global`)."""
+    """`show stat` over HAProxy's stats socket (a `stats socket` line in `global`), on a
+    unix path or on TCP (`stats socket ipv4@127.0.0.1:9999`)."""
 
-    def __init__(self, path: str, *, timeout: float = 5.0) -> None:
-        self.path = path
+    def __init__(self, spec: str, *, timeout: float = 5.0) -> None:
+        self.endpoint = parse_endpoint(spec)
         self.timeout = timeout
-        self.source = f"unix:{path}"
+        self.source = str(self.endpoint)
 
     async def collect(self) -> Snapshot:
         try:
@@ -140,7 +142,12 @@ class SocketStats:
         return parse_stat_csv(text, source=self.source)
 
     async def _read(self) -> str:
-        reader, writer = await asyncio.open_unix_connection(self.path, limit=1 << 20)
+        if self.endpoint.path is not None:
+            reader, writer = await asyncio.open_unix_connection(self.endpoint.path, limit=1 << 20)
+        else:
+            reader, writer = await asyncio.open_connection(
+                self.endpoint.host, self.endpoint.port, limit=1 << 20
+            )
         try:
             writer.write(b"show stat\n")
             await writer.drain()
