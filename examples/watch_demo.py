@@ -52,6 +52,21 @@ def sandboxed(path: Path, tmp: str, ports: dict[str, int] | None) -> tuple[str, 
     return text, found
 
 
+def mark_deploy(what: str, original: Path) -> None:
+    """With DEMO_DEPLOYED set (make demo), the deploy also lands in the trail, as a CD
+    pipeline would record it, so `lbguard postmortem` can tell the story afterwards."""
+    deployed = os.environ.get("DEMO_DEPLOYED")
+    if not deployed:
+        return
+    Path(deployed).write_text(original.read_text())
+    subprocess.run(
+        [sys.executable, "-m", "lbguard", "trail", "mark", "deploy", "--note", what,
+         "--config", deployed],
+        stdout=subprocess.DEVNULL,
+        check=False,
+    )  # fmt: skip
+
+
 def say(line: str) -> None:
     print(f"\033[1m>>> {line}\033[0m", flush=True)
 
@@ -109,7 +124,7 @@ def main() -> int:
                     "--name", "shop-lb",
                     "--interval", INTERVAL,
                     "--metrics", "",
-                    "--store", f"{tmp}/lbguard.db",
+                    "--store", os.environ.get("LBGUARD_STORE") or f"{tmp}/lbguard.db",
                 ],
                 stderr=subprocess.PIPE,
                 text=True,
@@ -127,9 +142,10 @@ def main() -> int:
                 time.sleep(0.05)
             time.sleep(QUIET)  # balanced traffic: nothing to report
 
-            def deploy(what: str, text: str, word: str, verb: str) -> bool:
+            def deploy(what: str, original: Path, text: str, word: str, verb: str) -> bool:
                 """Reload haproxy on `text`; True once lbguard watch printed `word`."""
                 say(f"deploy: {what}, haproxy reload")
+                mark_deploy(what, original)
                 cfg.write_text(text)
                 os.kill(lb.pid, signal.SIGUSR2)
                 started = time.monotonic()
@@ -141,10 +157,22 @@ def main() -> int:
                 print(f"demo: the alert was not {verb} within 15 s", file=sys.stderr)
                 return False
 
-            if not deploy("the outage-day config (web-02, web-03 backup)", bad, "FIRING", "fired"):
+            if not deploy(
+                "the outage-day config (web-02, web-03 backup)",
+                ROOT / "examples/incident/haproxy.cfg",
+                bad,
+                "FIRING",
+                "fired",
+            ):
                 return 1
             time.sleep(QUIET / 2)
-            if not deploy("the fixed config again", good, "RESOLVED", "resolved"):
+            if not deploy(
+                "the fixed config again",
+                ROOT / "examples/incident/haproxy.fixed.cfg",
+                good,
+                "RESOLVED",
+                "resolved",
+            ):
                 return 1
         finally:
             stop.set()
