@@ -213,3 +213,14 @@ def test_bad_url_and_folder_errors_are_one_line(tmp_path: Path) -> None:
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(StoreError, match="is a directory"):
         open_store(str(tmp_path / "dir.db"))
+
+
+def test_schema_heads_match_the_migration_scripts() -> None:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from lbguard.store.engine import MIGRATIONS, SCHEMA_HEADS
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert set(ScriptDirectory.from_config(cfg).get_heads()) == SCHEMA_HEADS
