@@ -22,6 +22,7 @@ _LAZY = {
     "simulate": ("lbguard.simulate.cli", "simulate_command"),
     "diff": ("lbguard.simulate.cli", "diff_command"),
     "verify": ("lbguard.sandbox.cli", "verify_command"),
+    "drill": ("lbguard.drill.cli", "drill_command"),
 }
 
 

@@ -1,0 +1,211 @@
+"""The detached process behind a running drill: the real haproxy, the stubs, the traffic.
+
+`lbguard drill start` runs `python -m lbguard.drill.daemon --detach DIR`, which starts
+this module again in a new session and returns at once, so the drill outlives the
+command that started it but is nobody's zombie. The process records its own pid and
+process group in DIR/run.json before it starts anything; haproxy runs in that same
+group and dies with it (PR_SET_PDEATHSIG), so `drill stop`, or the next `drill start`
+after a crash, can end everything by group. Traffic is bounded: a fixed rate, a
+request budget, and a lifetime (`ttl`) after which the drill ends itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from lbguard.drill.scenarios import Scenario, scenario_by_name
+from lbguard.drill.state import RUN, SESSION, read_json, write_json
+from lbguard.errors import LbguardError
+
+RATE = 30.0  # requests per second, all workers together
+WORKERS = 3
+HOST = "www.shop.example"
+
+
+def runtime_api(sock: str, command: str, timeout: float = 3.0) -> str:
+    """Send one command to HAProxy's stats socket and return its whole answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(sock)
+        s.sendall(command.encode() + b"\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data.decode(errors="replace")
+
+
+class _Budget:
+    """The drill's total request allowance, shared by the traffic workers."""
+
+    def __init__(self, requests: int) -> None:
+        self._left = requests
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            self._left -= 1
+            return self._left >= 0
+
+
+def _traffic(
+    port: int, scenario: Scenario, seed: int, stop: threading.Event, budget: _Budget
+) -> None:
+    """One worker: paced requests from many 127.x.y.z clients (or one proxy) until stopped."""
+    from lbguard.sandbox.run import _request
+    from lbguard.simulate.traffic import Request
+
+    rng = random.Random(seed)
+    pause = WORKERS / RATE
+    while not stop.is_set() and budget.take():
+        b, c, d = rng.randrange(1, 255), rng.randrange(0, 256), rng.randrange(1, 255)
+        uri = f"/product/{rng.randrange(1, 2000)}"
+        headers: tuple[tuple[str, str], ...] = (("Host", HOST),)
+        if scenario.behind_proxy:
+            headers += (("X-Forwarded-For", f"198.{b}.{c}.{d}"),)
+            client = "127.0.0.2"
+        else:
+            client = f"127.{b}.{c}.{d}"
+        started = time.monotonic()
+        with contextlib.suppress(OSError):
+            _request(port, Request(client, uri, headers), 5.0)
+        stop.wait(max(0.0, pause - (time.monotonic() - started)))
+
+
+def serve(folder: Path, run: dict[str, Any], stop: threading.Event) -> None:
+    """Stage the scenario recorded in DIR/drill.json and keep it running until `stop`."""
+    from lbguard.native import find_binary
+    from lbguard.parsers.haproxy import parse_haproxy
+    from lbguard.sandbox.haproxy_box import build_sandbox
+    from lbguard.sandbox.run import _die_with_parent, _wait_listening
+    from lbguard.sandbox.stubs import StubFarm, StubServer
+
+    session = read_json(folder / SESSION) or {}
+    scenario = scenario_by_name(str(session.get("scenario")))
+    if scenario is None:
+        raise LbguardError(f"unknown scenario {session.get('scenario')!r}")
+    exe = find_binary("haproxy")
+    if exe is None:
+        raise LbguardError("haproxy is not installed; the drill needs the real binary")
+    rundir = folder / "run"
+    rundir.mkdir(mode=0o700, exist_ok=True)
+    source = rundir / "running.cfg"
+    source.write_text(scenario.running_config, encoding="utf-8")
+    parsed = parse_haproxy([source])
+    box = build_sandbox(parsed.config, scenario.running_config.split("\n"), str(rundir))
+    cfg = rundir / "haproxy.cfg"
+    cfg.write_text(box.text, encoding="utf-8")
+    farm = StubFarm(
+        [
+            StubServer(f"{pool}/{name}", port, *scenario.stubs.get(name, (0.0, 200)))
+            for (pool, name), port in box.stub_ports.items()
+        ]
+    )
+    log = rundir / "haproxy.log"
+    with log.open("wb") as errors:
+        # Same process group as this daemon, so one killpg ends both.
+        proc = subprocess.Popen(
+            [exe, "-db", "-f", str(cfg)],
+            cwd=rundir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            preexec_fn=_die_with_parent,
+        )
+    run["balancer_pid"] = proc.pid
+    write_json(folder / RUN, run)
+    workers: list[threading.Thread] = []
+    try:
+        farm.start()
+        port = box.frontend_ports["www"]
+        _wait_listening(port, proc, time.monotonic() + 10, log)
+        for command in scenario.runtime:
+            runtime_api(box.socket_path, command)
+        config_path = folder / "etc" / "haproxy.cfg"
+        if scenario.running is not None:
+            # The file was changed after the process started, and never loaded.
+            os.utime(config_path)
+        ttl = float(session.get("ttl", 3600))
+        budget = _Budget(int(RATE * ttl))
+        for i in range(WORKERS):
+            seed = int(session.get("seed", 0)) * 100 + i
+            t = threading.Thread(
+                target=_traffic, args=(port, scenario, seed, stop, budget), daemon=True
+            )
+            t.start()
+            workers.append(t)
+        run.update(
+            status="ready",
+            socket=box.socket_path,
+            config=str(config_path),
+            running_config=str(cfg),
+            url=f"http://127.0.0.1:{port}/",
+            port=port,
+        )
+        write_json(folder / RUN, run)
+        stop.wait(ttl)
+    finally:
+        stop.set()
+        for t in workers:
+            t.join(6)
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        farm.stop()
+
+
+def _detach(folder: str) -> int:
+    """Start the daemon in its own session, its output in DIR/daemon.log, and return."""
+    with open(os.path.join(folder, "daemon.log"), "ab") as out:
+        subprocess.Popen(
+            [sys.executable, "-m", "lbguard.drill.daemon", folder],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            close_fds=True,
+        )
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--detach":
+        return _detach(argv[1])
+    if len(argv) != 1:
+        print("usage: python -m lbguard.drill.daemon [--detach] DIR", file=sys.stderr)
+        return 2
+    folder = Path(argv[0])
+    run: dict[str, Any] = {"pid": os.getpid(), "pgid": os.getpgrp(), "status": "starting"}
+    write_json(folder / RUN, run)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        serve(folder, run, stop)
+    except Exception as exc:
+        # The CLI waiting for "ready" reports this line; the log keeps the detail.
+        traceback.print_exc()
+        message = exc.message if isinstance(exc, LbguardError) else f"{type(exc).__name__}: {exc}"
+        run.update(status="error", error=message)
+        write_json(folder / RUN, run)
+        return 1
+    run["status"] = "stopped"
+    write_json(folder / RUN, run)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
