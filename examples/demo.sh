@@ -5,6 +5,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LBGUARD=${LBGUARD:-.venv/bin/lbguard}
+# DEMO_FAST=1 (the test suite) sends fewer requests through the real balancer.
+VERIFY_REQUESTS=600
+[ "${DEMO_FAST:-0}" = 1 ] && VERIFY_REQUESTS=200
 export COLUMNS=${COLUMNS:-100}
 
 section() { printf '\n\033[1m== %s ==\033[0m\n\n' "$1"; }
@@ -31,12 +34,15 @@ echo
 "$LBGUARD" diff examples/incident/haproxy.cfg examples/incident/haproxy.fixed.cfg
 
 section "5. lbguard verify: the same configs in the real haproxy, on loopback"
-"$LBGUARD" verify --requests 600 examples/incident/haproxy.cfg
-"$LBGUARD" verify --requests 600 examples/incident/haproxy.fixed.cfg
+"$LBGUARD" verify --requests "$VERIFY_REQUESTS" examples/incident/haproxy.cfg
+"$LBGUARD" verify --requests "$VERIFY_REQUESTS" examples/incident/haproxy.fixed.cfg
 
 section "6. Machine-readable output for CI (JSON contract, version 1)"
 "$LBGUARD" check --format json examples/incident/haproxy.cfg | head -n 30
 echo
 
 section "Next"
-echo "Rule reference: docs/rules/index.md   Usage: README.md   Try: lbguard explain LBG101"
+echo "Docs:      https://lbguard.dev/  (or: make docs, then open site/index.html)"
+echo "Procedure: docs/procedure.md     Runbooks: docs/runbooks/index.md"
+echo "Rules:     docs/rules/index.md   Try: lbguard explain LBG101"
+echo "Drill:     lbguard drill list, then lbguard drill start --random"
