@@ -23,7 +23,7 @@ import click
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, require_haproxy
 from lbguard.cli import main
 from lbguard.drill.state import end_processes
 from lbguard.runbooks import ALERT_KINDS, AUDIT_KINDS, runbook_url
@@ -87,6 +87,12 @@ def all_blocks() -> list[Block]:
 
 
 BLOCKS = all_blocks()
+_NATIVE = re.compile(r"lbguard\s+(verify|drill\s+start)\b")
+
+
+def _native(block: Block) -> bool:
+    """Blocks that start the real balancer."""
+    return any(_NATIVE.search(c.text) for c in block.commands)
 
 
 def _registered() -> set[str]:
@@ -118,8 +124,13 @@ def test_the_docs_have_runnable_examples() -> None:
     assert all(b.commands for b in BLOCKS)
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
+@pytest.mark.parametrize(
+    "block",
+    [pytest.param(b, id=b.id, marks=[pytest.mark.native] if _native(b) else []) for b in BLOCKS],
+)
 def test_runnable_block(block: Block, tmp_path: Path) -> None:
+    if _native(block):
+        require_haproxy()
     missing = sorted(
         {m for c in block.commands for m in _SUBCOMMAND.findall(c.text)} - _registered()
     )

@@ -153,6 +153,8 @@ def test_scenario_end_to_end(drill: Any, name: str) -> None:
         [record] = list(store.records(kinds=["drill"]))
     assert record.body["scenario"] == name and record.body["solved"] is True
     assert record.body["wrong_answers"] == 1
+    scores = json.loads(drill("scores", "--format", "json").output)["drills"]
+    assert [(s["scenario"], s["solved"]) for s in scores] == [(name, True)]
 
 
 def test_next_start_ends_what_a_crash_left(drill: Any, tmp_path: Path) -> None:
@@ -194,6 +196,11 @@ def test_random_is_reproducible_with_a_seed(drill: Any, tmp_path: Path) -> None:
     session = json.loads((tmp_path / "drill" / "drill.json").read_text())
     assert session["scenario"] == expected.name
     assert expected.name not in out.output
+    # Stopping before a right answer reveals the scenario and records the attempt.
+    stopped = drill("stop")
+    assert f"The scenario was: {expected.name}" in stopped.output
+    scores = drill("scores")
+    assert expected.name in scores.output and "gave up" in scores.output
 
 
 def test_usage_errors_are_one_line(drill: Any) -> None:
