@@ -169,6 +169,9 @@ def test_next_start_ends_what_a_crash_left(drill: Any, tmp_path: Path) -> None:
         assert not alive(pid), f"pid {pid} from the crashed drill is still running"
     new = json.loads(drill("status", "--format", "json").output)
     assert new["running"] and not set(new["pids"]) & set(old)
+    # The crashed attempt still counts: scored as given up, not lost.
+    scores = json.loads(drill("scores", "--format", "json").output)["drills"]
+    assert [(s["scenario"], s["solved"]) for s in scores] == [("dominant-weight", False)]
 
 
 def test_hints_are_graded_and_counted(drill: Any) -> None:

@@ -112,6 +112,35 @@ def _start_daemon(folder: Path) -> dict[str, Any]:
     )
 
 
+def _previous_session(folder: Path) -> dict[str, Any] | None:
+    try:
+        return read_json(folder / SESSION)
+    except LbguardError:
+        return None  # unreadable: its processes are still ended, its files removed
+
+
+def _finish(folder: Path) -> tuple[dict[str, Any] | None, list[int]]:
+    """End a drill's processes and files; an attempt not yet solved is scored as given up."""
+    session = _previous_session(folder)
+    ended = end_processes(folder)
+    if (
+        session is not None
+        and not session.get("solved")
+        and scenario_by_name(str(session.get("scenario")))
+    ):
+        _record(session, solved=False)
+    clear(folder)
+    return session, ended
+
+
+def _end_previous(folder: Path) -> None:
+    session, ended = _finish(folder)
+    if ended:
+        click.echo(f"lbguard: ended a previous drill's processes {ended}", err=True)
+    elif session is not None and not session.get("solved"):
+        click.echo("lbguard: the previous drill was not solved; recorded as given up", err=True)
+
+
 @drill_command.command("start")
 @click.argument("scenario_name", required=False, metavar="[SCENARIO]")
 @click.option("--random", "pick_random", is_flag=True, help="Pick a scenario at random.")
@@ -147,10 +176,7 @@ def start_cmd(scenario_name: str | None, pick_random: bool, seed: int | None, tt
         raise LbguardError(
             f"{folder}: cannot create the drill directory ({exc.strerror})"
         ) from None
-    left = end_processes(folder)
-    if left:
-        click.echo(f"lbguard: ended a previous drill's processes {left}", err=True)
-    clear(folder)
+    _end_previous(folder)
     etc = folder / "etc"
     etc.mkdir(mode=0o700)
     (etc / "haproxy.cfg").write_text(scenario.config, encoding="utf-8")
@@ -256,20 +282,9 @@ def answer_cmd(cause: str, server: str | None) -> None:
 @drill_command.command("stop")
 def stop_cmd() -> None:
     """End the drill: every process it started, and its files."""
-    folder = drill_dir()
-    try:
-        session = read_json(folder / SESSION)
-    except LbguardError:
-        session = None  # unreadable: still end the processes and remove the files
-    ended = end_processes(folder)
-    if (
-        session is not None
-        and not session.get("solved")
-        and scenario_by_name(str(session.get("scenario")))
-    ):
-        click.echo(f"The scenario was: {session['scenario']}")
-        _record(session, solved=False)
-    clear(folder)
+    session, ended = _finish(drill_dir())
+    if session is not None and not session.get("solved"):
+        click.echo(f"The scenario was: {session.get('scenario')}")
     if session is None and not ended:
         click.echo("No drill was running.")
         return
