@@ -223,6 +223,7 @@ def status_cmd(fmt: str) -> None:
         "hints_used": session.get("hints_used", 0),
         "solved": bool(session.get("solved")),
         "config": run.get("config"),
+        "running_config": run.get("running_config"),
         "stats_socket": run.get("socket"),
         "url": run.get("url"),
         "directory": str(folder),
@@ -236,6 +237,7 @@ def status_cmd(fmt: str) -> None:
     click.echo(f"Config:       {data['config']}")
     click.echo(f"Stats socket: {data['stats_socket']}")
     click.echo(f"Site:         {data['url']}")
+    click.echo(f"Sandboxed:    {data['running_config']} (servers moved to loopback stubs)")
     click.echo(
         f"Elapsed:      {_duration(data['elapsed_seconds'])}, hints used: {data['hints_used']}"
     )
