@@ -7,6 +7,7 @@ refused and the right one accepted, and `stop` must leave no process behind.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from lbguard.drill.state import alive, scan
 from lbguard.store import open_store
 
 pytestmark = pytest.mark.native
+WATCH = int(importlib.util.find_spec("lbguard.watch") is not None)
 
 # scenario -> (a right diagnosis, the server named with it)
 ANSWERS: dict[str, tuple[str, str | None]] = {
@@ -106,7 +108,8 @@ def test_scenario_end_to_end(drill: Any, name: str) -> None:
     )
     assert scenario.explanation not in started.output
     status = json.loads(drill("status", "--format", "json").output)
-    assert status["running"] and len(status["pids"]) >= 2
+    # The daemon and haproxy, and lbguard watch on it when this build has watch.
+    assert status["running"] and len(status["pids"]) == 2 + WATCH
     pids = status["pids"]
     sock, config = status["stats_socket"], status["config"]
 

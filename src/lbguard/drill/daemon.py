@@ -1,10 +1,11 @@
-"""The detached process behind a running drill: the real haproxy, the stubs, the traffic.
+"""The detached process behind a running drill: the real haproxy, the stubs, the traffic,
+and `lbguard watch` on that haproxy when this build of lbguard has it.
 
 `lbguard drill start` runs `python -m lbguard.drill.daemon --detach DIR`, which starts
 this module again in a new session and returns at once, so the drill outlives the
 command that started it but is nobody's zombie. The process records its own pid and
-process group in DIR/run.json before it starts anything; haproxy runs in that same
-group and dies with it (PR_SET_PDEATHSIG), so `drill stop`, or the next `drill start`
+process group in DIR/run.json before it starts anything; haproxy and watch run in
+that same group and die with it (PR_SET_PDEATHSIG), so `drill stop`, or the next `drill start`
 after a crash, can end everything by group. Traffic is bounded: a fixed rate, a
 request budget, and a lifetime (`ttl`) after which the drill ends itself.
 """
@@ -12,6 +13,7 @@ request budget, and a lifetime (`ttl`) after which the drill ends itself.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import random
 import signal
@@ -87,7 +89,7 @@ def serve(folder: Path, run: dict[str, Any], stop: threading.Event) -> None:
     from lbguard.native import find_binary
     from lbguard.parsers.haproxy import parse_haproxy
     from lbguard.sandbox.haproxy_box import build_sandbox
-    from lbguard.sandbox.run import _die_with_parent, _wait_listening
+    from lbguard.sandbox.run import _wait_listening
     from lbguard.sandbox.stubs import StubFarm, StubServer
 
     session = read_json(folder / SESSION) or {}
@@ -112,26 +114,24 @@ def serve(folder: Path, run: dict[str, Any], stop: threading.Event) -> None:
         ]
     )
     log = rundir / "haproxy.log"
-    with log.open("wb") as errors:
-        # Same process group as this daemon, so one killpg ends both.
-        proc = subprocess.Popen(
-            [exe, "-db", "-f", str(cfg)],
-            cwd=rundir,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=errors,
-            preexec_fn=_die_with_parent,
-        )
+    proc = _spawn([exe, "-db", "-f", str(cfg)], rundir, log)
     run["balancer_pid"] = proc.pid
     write_json(folder / RUN, run)
+    config_path = folder / "etc" / "haproxy.cfg"
+    watch: subprocess.Popen[bytes] | None = None
     workers: list[threading.Thread] = []
     try:
+        # Before the stubs' thread starts: _spawn's preexec_fn must not run beside
+        # threads. The stubs must be up before haproxy's first health checks.
+        watch = _start_watch(box.socket_path, config_path, rundir)
+        if watch is not None:
+            run["watch_pid"] = watch.pid
+            write_json(folder / RUN, run)
         farm.start()
         port = box.frontend_ports["www"]
         _wait_listening(port, proc, time.monotonic() + 10, log)
         for command in scenario.runtime:
             runtime_api(box.socket_path, command)
-        config_path = folder / "etc" / "haproxy.cfg"
         if scenario.running is not None:
             # The file was changed after the process started, and never loaded.
             os.utime(config_path)
@@ -158,13 +158,47 @@ def serve(folder: Path, run: dict[str, Any], stop: threading.Event) -> None:
         stop.set()
         for t in workers:
             t.join(6)
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if watch is not None:
+            _end(watch, 10)  # it delivers or queues its last alerts on SIGTERM
+        _end(proc, 5)
         farm.stop()
+
+
+def _spawn(argv: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    """A child in this daemon's process group (one killpg ends all) that dies with it."""
+    from lbguard.sandbox.run import _die_with_parent
+
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out if argv[0] == sys.executable else subprocess.DEVNULL,
+            stderr=out,
+            preexec_fn=_die_with_parent,
+        )
+
+
+def _end(proc: subprocess.Popen[bytes], grace: float) -> None:
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _start_watch(sock: str, config: Path, rundir: Path) -> subprocess.Popen[bytes] | None:
+    """`lbguard watch` on the drill's balancer, when this build of lbguard has it.
+
+    Its alerts go to the store like any balancer's, under the balancer name "drill",
+    so `lbguard timeline` shows the trainee what fired and when.
+    """
+    if importlib.util.find_spec("lbguard.watch") is None:
+        return None
+    argv = [sys.executable, "-m", "lbguard", "watch", "--haproxy-stats", f"unix:{sock}"]
+    argv += ["--lb-config", str(config), "--name", "drill", "--metrics", ""]
+    return _spawn(argv, rundir, rundir / "watch.log")
 
 
 def _detach(folder: str) -> int:

@@ -80,8 +80,9 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def _ours(pid: int) -> bool:
+    """haproxy, the drill's daemon, or the lbguard watch it started."""
     args = _cmdline(pid)
-    return any("haproxy" in a or a == "lbguard.drill.daemon" for a in args)
+    return any("haproxy" in a or a in ("lbguard", "lbguard.drill.daemon") for a in args)
 
 
 def scan(folder: Path, pgid: int | None) -> list[int]:
@@ -106,7 +107,7 @@ def scan(folder: Path, pgid: int | None) -> list[int]:
 def recorded_pids(run: dict[str, Any] | None) -> list[int]:
     if not run:
         return []
-    return [int(p) for p in (run.get("pid"), run.get("balancer_pid")) if p]
+    return [int(p) for p in (run.get("pid"), run.get("balancer_pid"), run.get("watch_pid")) if p]
 
 
 def leftovers(folder: Path) -> list[int]:
