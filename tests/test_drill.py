@@ -92,6 +92,21 @@ def _lbtot(stats: dict[str, dict[str, str]]) -> dict[str, int]:
     return {name: int(cols["lbtot"] or 0) for name, cols in stats.items()}
 
 
+def _alerts_within(timeout: float, wanted: frozenset[str]) -> set[str]:
+    """Kinds of the alerts the drill's watch has fired on pool app, polled from the store."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open_store() as store:
+            fired = {
+                str(r.body.get("kind"))
+                for r in store.records(kinds=["alert"])
+                if r.body.get("state") == "firing" and r.body.get("pool") == "app"
+            }
+        if wanted <= fired or time.monotonic() > deadline:
+            return fired
+        time.sleep(0.5)
+
+
 def _check_codes(config: str) -> tuple[int, set[str]]:
     result = CliRunner().invoke(main, ["check", "--format", "json", config])
     return result.exit_code, {f["code"] for f in json.loads(result.output)["findings"]}
@@ -139,6 +154,10 @@ def test_scenario_end_to_end(drill: Any, name: str) -> None:
         stats = _stat(sock)
         assert stats["web-02"]["bck"] == "1" and "backup" not in Path(config).read_text()
 
+    if WATCH:
+        # The drill's watch fires what production would, into the store.
+        assert scenario.alerts <= _alerts_within(20.0, scenario.alerts), name
+
     wrong = drill("answer", "the database is slow")
     assert wrong.exit_code == 1 and "Not yet" in wrong.output
     cause, server = ANSWERS[name]
@@ -178,7 +197,8 @@ def test_next_start_ends_what_a_crash_left(drill: Any, tmp_path: Path) -> None:
 
 
 def test_hints_are_graded_and_counted(drill: Any) -> None:
-    assert drill("start", "left-in-drain", "--ttl", "60").exit_code == 0
+    started = drill("start", "left-in-drain", "--ttl", "60")
+    assert started.exit_code == 0, started.output
     scenario = scenario_by_name("left-in-drain")
     assert scenario is not None
     shown = [drill("hint").output for _ in range(4)]

@@ -30,7 +30,7 @@ from lbguard.drill.scenarios import Scenario, scenario_by_name
 from lbguard.drill.state import RUN, SESSION, read_json, write_json
 from lbguard.errors import LbguardError
 
-RATE = 30.0  # requests per second, all workers together
+RATE = 60.0  # requests per second, all workers together: watch sees 100 in 2 s
 WORKERS = 3
 HOST = "www.shop.example"
 
@@ -45,6 +45,18 @@ def runtime_api(sock: str, command: str, timeout: float = 3.0) -> str:
         while chunk := s.recv(65536):
             data += chunk
     return data.decode(errors="replace")
+
+
+def _runtime_when_up(sock: str, command: str, deadline: float) -> str:
+    """A runtime API command, once the stats socket exists: HAProxy may accept on its
+    frontend port a moment before it has bound the socket."""
+    while True:
+        try:
+            return runtime_api(sock, command)
+        except (FileNotFoundError, ConnectionRefusedError):
+            if time.monotonic() > deadline:
+                raise LbguardError(f"the balancer's stats socket {sock} did not appear") from None
+            time.sleep(0.05)
 
 
 class _Budget:
@@ -131,7 +143,7 @@ def serve(folder: Path, run: dict[str, Any], stop: threading.Event) -> None:
         port = box.frontend_ports["www"]
         _wait_listening(port, proc, time.monotonic() + 10, log)
         for command in scenario.runtime:
-            runtime_api(box.socket_path, command)
+            _runtime_when_up(box.socket_path, command, time.monotonic() + 10)
         if scenario.running is not None:
             # The file was changed after the process started, and never loaded.
             os.utime(config_path)
@@ -197,7 +209,8 @@ def _start_watch(sock: str, config: Path, rundir: Path) -> subprocess.Popen[byte
     if importlib.util.find_spec("lbguard.watch") is None:
         return None
     argv = [sys.executable, "-m", "lbguard", "watch", "--haproxy-stats", f"unix:{sock}"]
-    argv += ["--lb-config", str(config), "--name", "drill", "--metrics", ""]
+    # Polling every second, so alerts come while the trainee is still looking.
+    argv += ["--lb-config", str(config), "--name", "drill", "--metrics", "", "--interval", "1"]
     return _spawn(argv, rundir, rundir / "watch.log")
 
 

@@ -123,6 +123,7 @@ class Scenario:
     runtime: tuple[str, ...] = ()  # runtime API commands sent once the balancer is up
     behind_proxy: bool = False  # traffic arrives from one proxy address
     check_codes: frozenset[str] = frozenset()  # what `lbguard check` on the config shows
+    alerts: frozenset[str] = frozenset()  # what `lbguard watch` on the balancer fires
 
     @property
     def running_config(self) -> str:
@@ -173,6 +174,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "100% of the traffic (LBG105, LBG101; LBG401 on the script).",
         stubs={"web-01": (0.15, 200)},
         check_codes=frozenset({"LBG101", "LBG105"}),
+        alerts=frozenset({"concentration"}),
     ),
     Scenario(
         name="all-backup",
@@ -196,6 +198,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "until it fails (LBG101).",
         stubs={"web-01": (0.1, 200)},
         check_codes=frozenset({"LBG101"}),
+        alerts=frozenset({"concentration"}),
     ),
     Scenario(
         name="source-behind-proxy",
@@ -226,6 +229,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "real client (X-Forwarded-For) or use roundrobin with cookies.",
         behind_proxy=True,
         check_codes=frozenset({"LBG106"}),
+        alerts=frozenset({"concentration"}),
     ),
     Scenario(
         name="dominant-weight",
@@ -291,6 +295,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "never set back to ready; its effective weight is 0. Fix with 'set server "
         "app/web-03 state ready'.",
         runtime=("set server app/web-03 state drain",),
+        alerts=frozenset({"weight-drift"}),
     ),
     Scenario(
         name="never-reloaded",
@@ -317,6 +322,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         explanation="the file was fixed but HAProxy was never reloaded: the process still "
         "runs the old config, with web-02 and web-03 as backups. Validate and reload "
         "('haproxy -c -f ... && systemctl reload haproxy').",
+        alerts=frozenset({"concentration"}),
     ),
     Scenario(
         name="constant-hash-key",
@@ -344,6 +350,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "every request hashes to the same server (LBG112, LBG111). Hash on the URI, or a "
         "key with many values.",
         check_codes=frozenset({"LBG111", "LBG112"}),
+        alerts=frozenset({"concentration"}),
     ),
 )
 
