@@ -272,3 +272,42 @@ def test_runbooks_cover_every_kind_the_emitters_use() -> None:
     if not emitted:
         pytest.skip("neither lbguard.watch nor lbguard.audit is in this build yet")
     assert emitted <= {*ALERT_KINDS, *AUDIT_KINDS}
+
+
+def test_settings_reference_renders_nested_tables_in_valid_rows() -> None:
+    from typing import Literal
+
+    from pydantic import BaseModel, Field
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from gen_settings_docs import render_model
+
+    class Receiver(BaseModel):
+        """A receiver."""
+
+        type: Literal["webhook", "log"]
+        url: str | int | None = Field(None, description="where | how")
+
+    class Watch(BaseModel):
+        """Watch settings."""
+
+        interval: float = Field(5.0, description="seconds between polls")
+        receivers: list[Receiver] = Field(default_factory=list)
+        named: dict[str, Receiver] = Field(default_factory=dict)
+
+    class Top(BaseModel):
+        watch: Watch = Field(default_factory=Watch, description="the watch table")
+
+    lines = render_model(Top, "")
+    headings = [line for line in lines if line.startswith("## ")]
+    assert headings == [
+        "## Top level",
+        "## `[watch]`",
+        "## `[[watch.receivers]]`",
+        "## `[watch.named.NAME]`",
+    ]
+    rows = [line for line in lines if line.startswith("| `")]
+    # Four cells in every row: no type, default or description may add a '|'.
+    assert all(len(re.findall(r"(?<!\\)\|", row)) == 5 for row in rows), rows
+    assert '| `type` | one of `"webhook"`, `"log"` | required |  |' in rows
+    assert any(r.startswith("| `url` | string or integer (optional) | unset |") for r in rows)

@@ -52,10 +52,11 @@ def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
+        # Never "|": the result goes into a Markdown table cell.
         names = [_type_name(a) for a in args if a is not type(None)]
-        return " | ".join(names) + (" (optional)" if type(None) in args else "")
+        return " or ".join(names) + (" (optional)" if type(None) in args else "")
     if origin is typing.Literal:
-        return " | ".join(json.dumps(a) for a in args)
+        return "one of " + ", ".join(f"`{json.dumps(a)}`" for a in args)
     if origin in (tuple, list, set, frozenset):
         inner = _type_name(args[0]) if args else "value"
         return f"list of {inner}"
