@@ -37,9 +37,16 @@ section "5. lbguard verify: the same configs in the real haproxy, on loopback"
 "$LBGUARD" verify --requests "$VERIFY_REQUESTS" examples/incident/haproxy.cfg
 "$LBGUARD" verify --requests "$VERIFY_REQUESTS" examples/incident/haproxy.fixed.cfg
 
-section "6. Machine-readable output for CI (JSON contract, version 1)"
+section "6. lbguard watch: the outage replayed live, and caught within seconds"
+"${PYTHON:-.venv/bin/python}" examples/watch_demo.py
+echo "(exit status $? : the alert fired on the bad reload and resolved after the fix)"
+
+section "7. Machine-readable output for CI (JSON contract, version 1)"
 "$LBGUARD" check --format json examples/incident/haproxy.cfg | head -n 30
 echo
+
+section "8. Seeing overload coming: agent-check lines for the fixed config (LBG207's suggestion)"
+"$LBGUARD" agent --print-haproxy-snippet examples/incident/haproxy.fixed.cfg --backend app
 
 section "Next"
 echo "Docs:      https://lbguard.dev/  (or: make docs, then open site/index.html)"

@@ -192,7 +192,8 @@ def test_unused_and_reasonless_suppressions_are_reported(tmp_path: Path) -> None
         + "    # lbguard: ignore=LBG101\n"
     )
     proc = lbguard("check", "--no-native", "--format", "json", str(cfg))
-    codes = [f["code"] for f in json.loads(proc.stdout)["findings"]]
+    # LBG207 (info) suggests an overload signal for any checked pool; not the subject here.
+    codes = [f["code"] for f in json.loads(proc.stdout)["findings"] if f["code"] != "LBG207"]
     assert sorted(codes) == ["LBG900", "LBG901"]
 
 
@@ -248,6 +249,7 @@ def test_nginx_missing_semicolon_reported_once(tmp_path: Path) -> None:
     cfg = tmp_path / "nginx.conf"
     cfg.write_text(NGINX_SECRETS)
     findings = json.loads(lbguard("check", "--format", "json", str(cfg)).stdout)["findings"]
+    findings = [f for f in findings if f["code"] != "LBG207"]  # info: an overload signal
     assert [(f["code"], f["line"]) for f in findings] == [("PARSE", 11)]
 
 

@@ -22,7 +22,13 @@ _SECTION = re.compile(r"^== (.+?) ==$", re.M)
 def test_demo_runs_fast_and_ends_with_the_docs_and_the_drill() -> None:
     require_haproxy()
     lbguard = Path(sys.executable).parent / "lbguard"
-    env = {**os.environ, "DEMO_FAST": "1", "LBGUARD": str(lbguard), "NO_COLOR": "1"}
+    env = {
+        **os.environ,
+        "DEMO_FAST": "1",
+        "LBGUARD": str(lbguard),
+        "PYTHON": sys.executable,
+        "NO_COLOR": "1",
+    }
     done = subprocess.run(
         ["bash", str(ROOT / "examples" / "demo.sh")],
         env=env,

@@ -243,8 +243,18 @@ def test_ci_examples_parse_and_use_real_hooks() -> None:
     assert gitlab["lbguard"]["artifacts"]["reports"]["junit"] == "lbguard-junit.xml"
 
 
+def _snippets(block: str) -> str:
+    """A block with pymdownx.snippets lines (--8<-- "path") replaced by the file."""
+    return re.sub(
+        r'^--8<-- "([^"]+)"$',
+        lambda m: (DOCS / m.group(1)).read_text(encoding="utf-8"),
+        block,
+        flags=re.M,
+    )
+
+
 def test_systemd_units_parse() -> None:
-    units = _fenced(DOCS / "operating" / "systemd.md", "ini")
+    units = [_snippets(u) for u in _fenced(DOCS / "operating" / "systemd.md", "ini")]
     assert len(units) >= 4
     for unit in units:
         parser = configparser.ConfigParser(strict=False, interpolation=None)
@@ -252,7 +262,10 @@ def test_systemd_units_parse() -> None:
         parser.read_string(unit)
         assert "Unit" in parser
         if "Service" in parser:
-            assert parser["Service"]["ExecStart"].startswith("/opt/lbguard/bin/lbguard ")
+            assert parser["Service"]["ExecStart"].startswith("/usr/local/bin/lbguard ")
+            if "unix:/run/haproxy/" in parser["Service"]["ExecStart"]:
+                # ProtectSystem=strict: connecting to the stats socket needs it writable.
+                assert "/run/haproxy" in parser["Service"].get("ReadWritePaths", "")
 
 
 def test_runbooks_cover_every_kind_the_emitters_use() -> None:

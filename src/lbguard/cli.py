@@ -22,6 +22,9 @@ _LAZY = {
     "simulate": ("lbguard.simulate.cli", "simulate_command"),
     "diff": ("lbguard.simulate.cli", "diff_command"),
     "verify": ("lbguard.sandbox.cli", "verify_command"),
+    "watch": ("lbguard.watch.cli", "watch_command"),
+    "agent": ("lbguard.health.cli", "agent_command"),
+    "probe": ("lbguard.health.cli", "probe_command"),
     "drill": ("lbguard.drill.cli", "drill_command"),
 }
 

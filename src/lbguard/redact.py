@@ -124,3 +124,18 @@ def redact_lines(lines: list[str], secrets: Iterable[str]) -> list[str]:
     if pattern is None:
         return lines
     return [pattern.sub(MASK, line) for line in lines]
+
+
+def redact_url(url: str) -> str:
+    """`url` with the password of its user-info masked (http://user:********@host/)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))

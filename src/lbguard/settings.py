@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lbguard.errors import SettingsError
 from lbguard.findings import Severity
 from lbguard.rules import RULES, rule_by_key
+from lbguard.watch.settings import WatchSettings
 
 
 class Settings(BaseModel):
@@ -35,6 +36,10 @@ class Settings(BaseModel):
     )
     rules: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-rule options and 'severity', keyed by code or name"
+    )
+    watch: WatchSettings = Field(
+        default_factory=lambda: WatchSettings.model_validate({}),
+        description="lbguard watch: sources, receivers, thresholds",
     )
 
     @field_validator("fail_on")

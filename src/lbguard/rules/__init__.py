@@ -16,6 +16,7 @@ from lbguard.rules.low_cardinality_key import LowCardinalityKey
 from lbguard.rules.missing_timeouts import MissingTimeouts
 from lbguard.rules.next_upstream_off import NextUpstreamOff
 from lbguard.rules.no_overload_protection import NoOverloadProtection
+from lbguard.rules.no_overload_signal import NoOverloadSignal
 from lbguard.rules.passive_checks_disabled import PassiveChecksDisabled
 from lbguard.rules.persistence_without_redispatch import PersistenceWithoutRedispatch
 from lbguard.rules.predicted_concentration import PredictedConcentration
@@ -57,6 +58,7 @@ RULES: tuple[type[Rule], ...] = (
     QuotedHeredoc,
     WipedRuntimeVariable,
     ReloadWithoutValidation,
+    NoOverloadSignal,
 )
 
 

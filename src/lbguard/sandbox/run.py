@@ -46,6 +46,18 @@ def _die_with_parent() -> None:
         pass
 
 
+def stop_group(proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
+    """Stop a balancer started with `start_new_session`: TERM its group, KILL after `grace`."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def loopback_source(client: str) -> str:
     """127.b.c.d for a.b.c.d: distinct clients stay distinct, and never leave the host."""
     parts = client.split(".")
@@ -221,14 +233,7 @@ def run_haproxy(
             with contextlib.suppress(OSError):
                 observed.stats = _show_stat(box.socket_path, pool.name)
         finally:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(3)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_group(proc)
             farm.stop()
     return observed
 
@@ -307,13 +312,6 @@ def run_nginx(
                 observed.sequence.append(name)
             observed.seconds = time.monotonic() - started
         finally:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(3)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_group(proc)
             farm.stop()
     return observed, config
