@@ -18,6 +18,7 @@ ALERT_KINDS = (
     "running-on-backup",
     "weight-drift",
     "blind",
+    "remediation-panic",  # raised by watch --remediate, not by detection
 )
 AUDIT_KINDS = (
     "drift",
