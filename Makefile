@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH):/usr/sbin:/sbin
 
-.PHONY: demo test lint typecheck unit system-deps docs-rules bench clean
+.PHONY: demo test lint typecheck unit system-deps docs-rules bench clean docs docs-settings
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ test: lint typecheck unit
 
 docs-rules: $(STAMP)
 	$(BIN)/python tools/gen_rule_docs.py
+
+docs-settings: $(STAMP)
+	$(BIN)/python tools/gen_settings_docs.py
+
+# The site, into site/ (gitignored); the test suite builds it with --strict too.
+docs: docs-rules docs-settings
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/check_haproxy.py

@@ -62,5 +62,7 @@ section "7. lbguard postmortem writes the timeline from the trail"
 "$LBGUARD" postmortem --since 30m --format markdown
 
 section "Next"
-echo "Docs: docs/index.md (site: make docs)   Procedure: docs/procedure.md   Rules: docs/rules/"
-echo "Practise: lbguard drill list   Usage: README.md   Try: lbguard explain LBG101"
+echo "Docs:      https://lbguard.dev/  (or: make docs, then open site/index.html)"
+echo "Procedure: docs/procedure.md     Runbooks: docs/runbooks/index.md"
+echo "Rules:     docs/rules/index.md   Try: lbguard explain LBG101"
+echo "Drill:     lbguard drill list, then lbguard drill start --random"

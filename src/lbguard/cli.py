@@ -30,6 +30,7 @@ _LAZY = {
     "trail": ("lbguard.audit.cli", "trail_command"),
     "timeline": ("lbguard.audit.cli", "timeline_command"),
     "postmortem": ("lbguard.audit.cli", "postmortem_command"),
+    "drill": ("lbguard.drill.cli", "drill_command"),
 }
 
 

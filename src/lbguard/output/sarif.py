@@ -21,7 +21,7 @@ from lbguard.rules.base import DOCS_BASE
 SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 )
-INFORMATION_URI = "https://lbguard.readthedocs.io/"
+INFORMATION_URI = "https://lbguard.dev/"
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 # Codes that are findings without being rules: code scanning still wants a rule entry
 # for them, or it shows the bare code with no description.

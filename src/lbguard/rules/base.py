@@ -17,7 +17,7 @@ from lbguard.model import Config, Dialect, Frontend, Location, Pool
 
 T = TypeVar("T")
 
-DOCS_BASE = "https://lbguard.readthedocs.io/en/latest/rules/"
+DOCS_BASE = "https://lbguard.dev/rules/"
 
 
 @dataclass(frozen=True)

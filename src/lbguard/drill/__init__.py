@@ -1,0 +1,1 @@
+"""`lbguard drill`: staged balancer incidents on loopback, for practising the diagnosis."""
