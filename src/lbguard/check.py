@@ -14,6 +14,7 @@ from lbguard import redact, suppress
 from lbguard.detect import detect_dialect, discover
 from lbguard.errors import ConfigReadError
 from lbguard.findings import PARSE, Finding, Severity
+from lbguard.forked import Background, can_fork
 from lbguard.model import Config, Dialect
 from lbguard.report import Report, RuleInfo
 from lbguard.rules import RULES, Rule, RuleContext
@@ -97,34 +98,48 @@ def parse_unit(unit: Unit, *, context: str | None = None, prefix: str | None = N
     return Parsed(config, findings, sources)
 
 
+# Rules that run the traffic simulator (and so import numpy and replay a trace).
+# On a big config they run in a forked child while the others run here.
+_SIMULATING_RULES = frozenset({"LBG111", "LBG112"})
+# From this many servers on, the fork pays for itself.
+PARALLEL_RULES_SERVERS = 5_000
+
+
 def run_rules(
     config: Config, settings: Settings, rules: Iterable[type[Rule]] = RULES
 ) -> list[Finding]:
     """Every enabled rule for this dialect over every node it targets."""
     active = set(settings.active_rules())
-    out: list[Finding] = []
-    for rule_cls in rules:
-        if rule_cls.code not in active or config.dialect not in rule_cls.dialects:
-            continue
-        options, severity = settings.options_for(rule_cls.code)
-        rule = rule_cls()
-        ctx = RuleContext(config, options)
-        produced: list[Finding] = []
-        if rule.target == "pool":
-            for pool in config.pools:
-                produced.extend(rule.check_pool(pool, ctx))
-        elif rule.target == "frontend":
-            for frontend in config.frontends:
-                produced.extend(rule.check_frontend(frontend, ctx))
-        else:
-            produced.extend(rule.check_config(config, ctx))
-        if severity is not None:
-            produced = [
-                Finding(f.code, f.rule, severity, f.message, f.location, f.context, f.fix)
-                for f in produced
-            ]
-        out.extend(produced)
-    return out
+    chosen = [r for r in rules if r.code in active and config.dialect in r.dialects]
+    aside = [r for r in chosen if r.code in _SIMULATING_RULES]
+    servers = sum(len(pool.servers) for pool in config.pools)
+    if aside and servers >= PARALLEL_RULES_SERVERS and can_fork():
+        elsewhere = Background(lambda: [_run_rule(r, config, settings) for r in aside])
+        here = {r.code: _run_rule(r, config, settings) for r in chosen if r not in aside}
+        here.update(zip((r.code for r in aside), elsewhere.result(), strict=True))
+        return [f for r in chosen for f in here[r.code]]
+    return [f for r in chosen for f in _run_rule(r, config, settings)]
+
+
+def _run_rule(rule_cls: type[Rule], config: Config, settings: Settings) -> list[Finding]:
+    options, severity = settings.options_for(rule_cls.code)
+    rule = rule_cls()
+    ctx = RuleContext(config, options)
+    produced: list[Finding] = []
+    if rule.target == "pool":
+        for pool in config.pools:
+            produced.extend(rule.check_pool(pool, ctx))
+    elif rule.target == "frontend":
+        for frontend in config.frontends:
+            produced.extend(rule.check_frontend(frontend, ctx))
+    else:
+        produced.extend(rule.check_config(config, ctx))
+    if severity is not None:
+        produced = [
+            Finding(f.code, f.rule, severity, f.message, f.location, f.context, f.fix)
+            for f in produced
+        ]
+    return produced
 
 
 def unresolved_env_findings(config: Config) -> list[Finding]:
