@@ -74,6 +74,7 @@ from lbguard.parsers.nginx_lexer import (
 # Hot-path constructors (see lbguard.model.positional_constructor).
 _new_server = positional_constructor(Server)
 _new_directive = positional_constructor(Directive)
+_new_location = positional_constructor(Location)
 
 __all__ = [
     "ConfigReadError",
@@ -250,8 +251,8 @@ class NginxDirective:
     def location(self) -> Location:
         """From the name to the terminating ';' or '{' (nginx reports the latter's line)."""
         if self.end_line:
-            return Location(self.file, self.line, self.column, self.end_line, self.end_column)
-        return Location(self.file, self.line, self.column, self.line, self._name_end())
+            return _new_location(self.file, self.line, self.column, self.end_line, self.end_column)
+        return _new_location(self.file, self.line, self.column, self.line, self._name_end())
 
     def _name_end(self) -> int:
         return self.column + max(len(self.name), 1) - 1
@@ -635,6 +636,11 @@ class _Checker:
         self.files: dict[str, NginxFile] = {}
         self.include_stack: list[str] = []
         self.upstreams: list[_UpstreamState] = []
+        # Pure functions of their arguments that a big config asks about the same
+        # values thousands of times: which spec applies (by name and context), and
+        # what is wrong with an upstream server parameter (by word and backup_ok).
+        self._specs: dict[tuple[str, int], nd.Spec | None] = {}
+        self._param_problems: dict[tuple[str, bool], tuple[str, str] | None] = {}
 
     # -- reporting
     def add(self, finding: Finding) -> None:
@@ -794,7 +800,11 @@ class _Checker:
             if node.block is not None:
                 node = _with_block(node, self.walk(node.block, _LENIENT))
             return node
-        spec = next((s for s in specs if s.contexts & ctx), None)
+        key = (name, ctx)
+        if key in self._specs:
+            spec = self._specs[key]
+        else:
+            spec = self._specs[key] = next((s for s in specs if s.contexts & ctx), None)
         if spec is None:
             self.not_allowed(node, ctx, specs)
             child = _CHILD_BY_NAME.get(name, _LENIENT)
@@ -958,8 +968,14 @@ class _Checker:
                 self.error(f'invalid parameter "{args[1]}"', node.arg_location(1))
 
     def upstream_server(self, node: NginxDirective, state: _UpstreamState, stream: bool) -> None:
+        problems = self._param_problems
+        backup_ok = state.backup_ok
         for i, word in enumerate(node.args[1:], start=1):
-            problem = _server_param_problem(word, state.backup_ok)
+            key = (word, backup_ok)
+            if key in problems:
+                problem = problems[key]
+            else:
+                problem = problems[key] = _server_param_problem(word, backup_ok)
             if problem is None:
                 continue
             kind, message = problem
@@ -1285,6 +1301,9 @@ class _ModelBuilder:
         self.worker_setting: Setting | None = None
         self.unresolved: list[tuple[str, Location]] = []
         self._pending_routes: list[tuple[str, int, str, NginxDirective, str | None, bool]] = []
+        # What a server's parameters make of it, by the parameters as written: a big
+        # config repeats a handful of parameter lists on thousands of lines.
+        self._server_fields: dict[tuple[str, ...], _ServerFields] = {}
 
     def build(self, tree: list[NginxDirective]) -> None:
         main_directives: list[NginxDirective] = []
@@ -1380,31 +1399,38 @@ class _ModelBuilder:
         if "$" in address:
             for m in _PLACEHOLDER_RE.finditer(address):
                 self.unresolved.append((m.group(1), node.arg_location(0)))
-        options: list[tuple[str, str | None]] = []
-        for word in node.args[1:]:
-            key, eq, value = word.partition("=")
-            options.append((key, value if eq else None))
-        opts = dict(options)
-        max_conns = _int(opts.get("max_conns"), 0)
+        params = node.args[1:]
+        fields = self._server_fields.get(params)
+        if fields is None:
+            fields = self._server_fields[params] = _server_fields(params)
+        options, weight, backup, down, max_conns, max_fails = fields
+        loc = model.location
+        col = model.arg_columns[0] if model.arg_columns else 0
+        if col:
+            # Directive.arg_location(0), built with the fast constructor.
+            line = loc.line
+            address_loc = _new_location(loc.path, line, col, line, col + max(len(address), 1) - 1)
+        else:
+            address_loc = model.arg_location(0)
         # Positional, in Server's field order: this runs once per upstream server line.
         return _new_server(
             address,
             host,
             port,
-            model.location,
-            _int(opts.get("weight"), 1),
-            "backup" in opts,
-            "down" in opts,
+            loc,
+            weight,
+            backup,
+            down,
             False,
-            max_conns or None,
+            max_conns,
             None,
             None,
             False,
-            tuple(options),
+            options,
             None,
             address,
-            _int(opts["max_fails"], 1) if "max_fails" in opts else None,
-            model.arg_location(0),
+            max_fails,
+            address_loc,
         )
 
     def frontend(self, node: NginxDirective, mode: str, upstreams: set[str]) -> Frontend:
@@ -1494,6 +1520,27 @@ class _ModelBuilder:
                 implicit=True,
             )
         )
+
+
+# (options as written, weight, backup, down, max_conns, max_fails) of an upstream server.
+_ServerFields = tuple[tuple[tuple[str, str | None], ...], int, bool, bool, int | None, int | None]
+
+
+def _server_fields(params: tuple[str, ...]) -> _ServerFields:
+    options: list[tuple[str, str | None]] = []
+    for word in params:
+        key, eq, value = word.partition("=")
+        options.append((key, value if eq else None))
+    opts = dict(options)
+    max_conns = _int(opts.get("max_conns"), 0)
+    return (
+        tuple(options),
+        _int(opts.get("weight"), 1),
+        "backup" in opts,
+        "down" in opts,
+        max_conns or None,
+        _int(opts["max_fails"], 1) if "max_fails" in opts else None,
+    )
 
 
 def _pass_target(name: str, url: str) -> str:
