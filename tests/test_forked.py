@@ -113,3 +113,48 @@ def test_corpus_same_findings_forked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert files
     for path in files:
         _both_ways([str(path)], monkeypatch)
+
+
+def _nginx_both_ways(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lbguard.parsers import nginx
+
+    unit = Unit(Dialect.NGINX, [str(path)])
+    with monkeypatch.context() as m:
+        m.setenv("LBGUARD_NO_FORK", "1")
+        alone = parse_unit(unit)
+    with monkeypatch.context() as m:
+        m.setattr(nginx, "PARALLEL_CHECK_LINES", 0)
+        forked = parse_unit(unit)
+    assert forked.findings == alone.findings
+    assert forked.config == alone.config
+    assert forked.sources == alone.sources
+
+
+def test_nginx_generated_config_same_findings_forked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = ["events {}", "http {"]
+    for u in range(30):
+        method = ("", "ip_hash;", "hash $request_uri consistent;", "least_conn;")[u % 4]
+        lines += [f"  upstream app{u} {{", f"    {method}"]
+        for s in range(5):
+            extra = " backup" if u % 5 == 0 and s == 4 else ""
+            extra += " weight=0" if u % 7 == 0 and s == 1 else " weight=2"
+            lines.append(f"    server 10.0.{u}.{s + 1}:8080 max_fails=3{extra};")
+        lines.append("  }")
+    lines += ["  server {", "    listen 8080;"]
+    lines += [f"    location /{u}/ {{ proxy_pass http://app{u}; }}" for u in range(30)]
+    lines += ["    location /x/ { proxy_pass http://10.0.1.1:8080; }", "    bogus_directive on;"]
+    lines += ["  }", "}"]
+    path = tmp_path / "nginx.conf"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _nginx_both_ways(path, monkeypatch)
+    assert any(f.code == "PARSE" for f in parse_unit(Unit(Dialect.NGINX, [str(path)])).findings)
+
+
+def test_nginx_corpus_same_findings_forked(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_shared()
+    files = sorted((CORPUS / "nginx").iterdir())
+    assert files
+    for path in files:
+        _nginx_both_ways(path, monkeypatch)

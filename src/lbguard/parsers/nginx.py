@@ -42,6 +42,7 @@ from typing import Any
 
 from lbguard.errors import ConfigReadError
 from lbguard.findings import CONFIG, PARSE, Finding, Severity, parse_error
+from lbguard.forked import Background, can_fork
 from lbguard.model import (
     Balance,
     Bind,
@@ -88,6 +89,8 @@ __all__ = [
     "to_crossplane",
 ]
 
+# From this many lines on, checking runs in a forked child while the model is built.
+PARALLEL_CHECK_LINES = 20_000
 # A config this large would be millions of lines; anything bigger is a mistake.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 # nginx itself has no include-depth limit (a cycle exhausts file descriptors); lbguard
@@ -1619,6 +1622,37 @@ def parse_nginx(
             gc.enable()
 
 
+def _final(files: Sequence[NginxFile]) -> bool:
+    """Whether checking would hand back the trees as they are, only reporting.
+
+    It changes a tree in two ways: an ``include`` is replaced by the included files,
+    and a directive that ran into the next line (a missing ';') is split in two.
+    Neither can happen without an ``include`` or a directive spread over lines.
+    """
+    stack = [f.directives for f in files]
+    while stack:
+        for node in stack.pop():
+            if node.name == "include":
+                return False
+            if not node.raw and node.args and node.arg_positions[-1][0] != node.line:
+                return False
+            if node.block:
+                stack.append(node.block)
+    return True
+
+
+def _unchecked(files: Sequence[NginxFile], context: str | None) -> CheckResult:
+    """What `check_tree` returns for `_final` trees, less the findings: no walk at all."""
+    tree: list[NginxDirective] = []
+    registered: dict[str, NginxFile] = {}
+    chosen = context or "main"
+    for f in files:
+        registered.setdefault(os.path.realpath(f.path), f)
+        chosen = context if context is not None else detect_context(f.directives, f.path)
+        tree.extend(_wrap(f.directives, chosen, f.path))
+    return CheckResult(tree, [], registered, chosen)
+
+
 def _parse_nginx(
     paths: Sequence[str | os.PathLike[str]], *, prefix: str | None, context: str | None
 ) -> tuple[Config, list[Finding]]:
@@ -1626,9 +1660,19 @@ def _parse_nginx(
     if not files:
         raise ConfigReadError("no nginx config files given")
     conf_dir = prefix if prefix is not None else os.path.dirname(os.path.abspath(files[0].path))
-    result = check_tree(files, conf_dir=conf_dir, context=context)
     builder = _ModelBuilder()
-    builder.build(result.tree)
+    if sum(f.lines for f in files) >= PARALLEL_CHECK_LINES and can_fork() and _final(files):
+        # Checking only reports here (see `_final`): it runs in a forked child while
+        # the model is built from the same tree (see lbguard.forked).
+        checking = Background(
+            lambda: check_tree(files, conf_dir=conf_dir, context=context).findings
+        )
+        result = _unchecked(files, context)
+        builder.build(result.tree)
+        result.findings = checking.result()
+    else:
+        result = check_tree(files, conf_dir=conf_dir, context=context)
+        builder.build(result.tree)
     comments: list[tuple[Location, str]] = []
     sources: list[SourceFile] = []
     for parsed in result.files.values():
