@@ -195,12 +195,14 @@ class Pool:
     def has_flag(self, name: str) -> bool:
         return name in self.flags
 
+    # Rules ask these of every pool, several times each: list comprehensions, which
+    # build the tuple about twice as fast as a generator expression.
     def active_servers(self) -> tuple[Server, ...]:
         """Servers that take traffic while all are healthy: not backup, not disabled."""
-        return tuple(s for s in self.servers if not s.backup and not s.disabled)
+        return tuple([s for s in self.servers if not s.backup and not s.disabled])
 
     def backup_servers(self) -> tuple[Server, ...]:
-        return tuple(s for s in self.servers if s.backup and not s.disabled)
+        return tuple([s for s in self.servers if s.backup and not s.disabled])
 
     def serving_servers(self) -> tuple[Server, ...]:
         """The servers that really receive requests when every server is healthy.
@@ -209,10 +211,12 @@ class Pool:
         active server can take traffic; without `option allbackups` HAProxy uses
         just the first backup.
         """
-        active = tuple(s for s in self.active_servers() if s.weight > 0)
+        active = tuple(
+            [s for s in self.servers if not s.backup and not s.disabled and s.weight > 0]
+        )
         if active:
             return active
-        backups = tuple(s for s in self.backup_servers() if s.weight > 0)
+        backups = tuple([s for s in self.backup_servers() if s.weight > 0])
         if not backups:
             return ()
         if self.balance.algorithm in {"round_robin", "least_conn"} or "allbackups" in self.flags:
@@ -222,8 +226,8 @@ class Pool:
     def weight_shares(self) -> dict[str, float]:
         """Each server's share of traffic from weights alone, keyed by server name."""
         serving = self.serving_servers()
-        total = sum(s.weight for s in serving)
-        shares = {s.name: 0.0 for s in self.servers}
+        total = sum([s.weight for s in serving])
+        shares = dict.fromkeys([s.name for s in self.servers], 0.0)
         if total <= 0:
             return shares
         for s in serving:
