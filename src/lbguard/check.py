@@ -54,7 +54,7 @@ def plan_units(
         files.extend(discover(path))
     units: list[Unit] = []
     merged: Unit | None = None
-    from lbguard.scripts.check import is_script
+    from lbguard.scripts.kind import is_script
 
     for path in files:
         text = read_source(path).text
