@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CORPUS, require_shared
-from lbguard import check
+from lbguard import check, forked
 from lbguard.check import Unit, parse_unit, run_rules
 from lbguard.forked import Background, can_fork
 from lbguard.model import Dialect
@@ -17,6 +17,25 @@ from lbguard.parsers import haproxy
 from lbguard.settings import Settings
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+_REAL_IDLE_CORE = forked.idle_core
+
+
+@pytest.fixture(autouse=True)
+def _as_if_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forked paths are tested whatever else runs on the machine."""
+    monkeypatch.setattr(forked, "idle_core", lambda: True)
+
+
+def test_a_busy_machine_keeps_the_work_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forked, "idle_core", _REAL_IDLE_CORE)
+    cores = os.cpu_count() or 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (float(cores), 0.0, 0.0))
+    assert not can_fork()
+    assert Background(os.getpid).result() == os.getpid()
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores - 1.0, 0.0, 0.0))
+    assert can_fork()
 
 
 def test_work_runs_in_a_child_and_its_result_comes_back() -> None:
