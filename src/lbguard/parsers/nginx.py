@@ -642,7 +642,7 @@ class _Checker:
         # Pure functions of their arguments that a big config asks about the same
         # values thousands of times: which spec applies (by name and context), and
         # what is wrong with an upstream server parameter (by word and backup_ok).
-        self._specs: dict[tuple[str, int], nd.Spec | None] = {}
+        self._specs: dict[tuple[str, int], tuple[nd.Spec | None, bool]] = {}
         self._param_problems: dict[tuple[str, bool], tuple[str, str] | None] = {}
 
     # -- reporting
@@ -700,7 +700,9 @@ class _Checker:
                     node = _with_block(node, self.walk(node.block, ctx))
                 out.append(node)
                 continue
-            split = self.try_split(node, ctx)
+            # Only a multi-line statement can have swallowed the next line (see
+            # `_split_point`); one-line statements, nearly all of them, skip the call.
+            split = None if node.raw else self.try_split(node, ctx)
             if split is not None:
                 queue.extend(reversed(split))
                 continue
@@ -804,10 +806,11 @@ class _Checker:
                 node = _with_block(node, self.walk(node.block, _LENIENT))
             return node
         key = (name, ctx)
-        if key in self._specs:
-            spec = self._specs[key]
-        else:
-            spec = self._specs[key] = next((s for s in specs if s.contexts & ctx), None)
+        cached = self._specs.get(key)
+        if cached is None:
+            first = next((s for s in specs if s.contexts & ctx), None)
+            cached = self._specs[key] = (first, first is not None and first.block)
+        spec, takes_block = cached
         if spec is None:
             self.not_allowed(node, ctx, specs)
             child = _CHILD_BY_NAME.get(name, _LENIENT)
@@ -823,10 +826,10 @@ class _Checker:
                     node = _with_block(node, self.walk(body, child))
             return node
         nargs = len(node.args)
-        if spec.block and node.block is None:
+        if takes_block and node.block is None:
             self.error(f'directive "{name}" has no opening "{{"', node.location)
             return node
-        if not spec.block and node.block is not None:
+        if not takes_block and node.block is not None:
             self.error(
                 f'directive "{name}" is not terminated by ";" (it is followed by a "{{" '
                 f"block at line {node.end_line}, but {name} takes no block)",
@@ -1105,6 +1108,22 @@ def _server_param_problem(word: str, backup_ok: bool) -> tuple[str, str] | None:
 
 def split_address(address: str, default_port: int | None) -> tuple[str | None, int | None, str]:
     """(host, port, error) following ngx_parse_url for an upstream server address."""
+    # The common "host:port" (one colon, ASCII digits, no path, not unix: or [v6]),
+    # once per server line: the same answer as the general case below, sooner.
+    name, sep, digits = address.partition(":")
+    if (
+        sep
+        and name
+        and digits.isdigit()
+        and digits.isascii()
+        and name[0] != "["
+        and "/" not in name
+        and "?" not in name
+        and name.lower() != "unix"
+    ):
+        number = int(digits)
+        if 1 <= number <= 65535:
+            return name, number, ""
     if address[:5].lower() == "unix:":
         return address, None, "" if len(address) > 5 else "no path in the unix domain socket"
     if address.startswith("["):
