@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from lbguard.parsers.nginx import split_address
+from test_cli import lbguard
 
 
 @pytest.mark.parametrize(
@@ -33,3 +37,22 @@ def test_nginx_split_address(
     address: str, default: int | None, expected: tuple[str | None, int | None, str]
 ) -> None:
     assert split_address(address, default) == expected
+
+
+def test_check_exits_early_with_the_whole_report(tmp_path: Path) -> None:
+    """`lbguard check` skips interpreter teardown: the report must still be complete."""
+    lines = ["defaults", "    timeout connect 5s", "frontend www", "    bind :80"]
+    lines += [f"    use_backend b{i} if {{ path_beg /{i} }}" for i in range(400)]
+    for i in range(400):
+        lines += [f"backend b{i}", "    balance source"]
+        lines += [f"    server s{j} 10.0.{i % 250}.{j + 1}:80" for j in range(3)]
+    config = tmp_path / "big.cfg"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "report.json"
+    for extra in ([], ["-o", str(out)]):
+        proc = lbguard("check", "--no-native", "--format", "json", *extra, str(config))
+        assert proc.returncode == 1, proc.stderr
+        data = json.loads(out.read_text(encoding="utf-8") if extra else proc.stdout)
+        summary = data["summary"]
+        assert len(data["findings"]) == summary["errors"] + summary["warnings"] + summary["infos"]
+        assert len(data["findings"]) > 400
