@@ -12,6 +12,7 @@ from lbguard import __version__
 from lbguard.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, LbguardError
 from lbguard.findings import Severity
 from lbguard.model import Dialect
+from lbguard.util import without_gc
 
 FORMATS = ("text", "json", "sarif", "junit", "github")
 
@@ -123,6 +124,10 @@ def main() -> None:
     is_flag=True,
     help="Templates: an undefined Jinja2 variable is an error (StrictUndefined).",
 )
+# The collector stays off until the report is written: turned back on after the
+# parse, it would walk the whole model (a million objects for 125k lines, none in a
+# cycle) again and again while the report is built.
+@without_gc()
 def check(
     paths: tuple[str, ...],
     dialect: str | None,
@@ -147,30 +152,25 @@ def check(
     from lbguard.output import render
     from lbguard.scripts.inputs import build_inputs
     from lbguard.settings import load_settings
-    from lbguard.util import without_gc
 
     settings, _ = load_settings(settings_path)
     threshold = Severity.parse(fail_on) if fail_on else settings.severity_threshold()
-    # The collector stays off until the report is written: turned back on after the
-    # parse, it would walk the whole model (a million objects for 125k lines, none in
-    # a cycle) again and again while the report is built.
-    with without_gc():
-        report = check_paths(
-            list(paths),
-            settings,
-            dialect=_dialect(dialect),
-            native=not no_native,
-            merge=merge,
-            context=context,
-            prefix=prefix,
-            script_inputs=build_inputs(
-                env_files, var_args, vars_files, strict_undefined=strict_undefined
-            ),
-        )
-        for notice in report.notices:
-            click.echo(f"lbguard: {notice}", err=True)
-        report.notices.clear()
-        _emit(lambda stream: render(report, fmt, stream), output)
+    report = check_paths(
+        list(paths),
+        settings,
+        dialect=_dialect(dialect),
+        native=not no_native,
+        merge=merge,
+        context=context,
+        prefix=prefix,
+        script_inputs=build_inputs(
+            env_files, var_args, vars_files, strict_undefined=strict_undefined
+        ),
+    )
+    for notice in report.notices:
+        click.echo(f"lbguard: {notice}", err=True)
+    report.notices.clear()
+    _emit(lambda stream: render(report, fmt, stream), output)
     _FINISHED.add("check")
     sys.exit(EXIT_FINDINGS if report.failed(threshold) else EXIT_OK)
 
