@@ -20,7 +20,7 @@ from lbguard.report import Report, RuleInfo
 from lbguard.rules import RULES, Rule, RuleContext
 from lbguard.scripts.inputs import ScriptInputs
 from lbguard.settings import Settings
-from lbguard.sources import read_source
+from lbguard.sources import SourceText, read_source
 from lbguard.util import without_gc
 
 
@@ -34,6 +34,13 @@ class Unit:
     kind: str = "config"
     # For scripts: the dialect the user forced with --dialect (else found per output).
     forced: Dialect | None = None
+    # Files already read while planning, so that a 5 MB config is not read, decoded
+    # and hashed again for parsing and code frames.
+    texts: dict[str, SourceText] = field(default_factory=dict, repr=False, compare=False)
+
+    def read(self, path: str) -> SourceText:
+        """One of the unit's files (or one it includes), read once."""
+        return self.texts.get(path) or read_source(path)
 
 
 @dataclass
@@ -57,7 +64,8 @@ def plan_units(
     from lbguard.scripts.kind import is_script
 
     for path in files:
-        text = read_source(path).text
+        source = read_source(path)
+        text = source.text
         if is_script(path, text):
             units.append(Unit(dialect or Dialect.HAPROXY, [path], "script", dialect))
             continue
@@ -74,8 +82,9 @@ def plan_units(
                 merged = Unit(d, [])
                 units.append(merged)
             merged.paths.append(path)
+            merged.texts[path] = source
         else:
-            units.append(Unit(d, [path]))
+            units.append(Unit(d, [path], texts={path: source}))
     return units
 
 
@@ -84,7 +93,7 @@ def parse_unit(unit: Unit, *, context: str | None = None, prefix: str | None = N
     if unit.dialect is Dialect.HAPROXY:
         from lbguard.parsers.haproxy import parse_haproxy
 
-        result = parse_haproxy(unit.paths)
+        result = parse_haproxy(unit.paths, read=unit.read)
         return Parsed(result.config, result.findings, result.sources)
     from lbguard.parsers.nginx import parse_nginx
 
@@ -92,7 +101,7 @@ def parse_unit(unit: Unit, *, context: str | None = None, prefix: str | None = N
     sources: dict[str, list[str]] = {}
     for f in config.files:
         try:
-            sources[f.path] = read_source(f.path).text.split("\n")
+            sources[f.path] = unit.read(f.path).text.split("\n")
         except ConfigReadError:
             continue
     return Parsed(config, findings, sources)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -218,10 +218,14 @@ def parse_haproxy(
     paths: Sequence[str | os.PathLike[str]],
     *,
     env: Mapping[str, str] | None = None,
+    read: Callable[[str], SourceText] = read_source,
 ) -> ParseResult:
-    """Parse HAProxy config files (as `haproxy -f` takes them) into the shared model."""
+    """Parse HAProxy config files (as `haproxy -f` takes them) into the shared model.
+
+    `read` reads one file; a caller that has already read some passes its own.
+    """
     files = expand_paths(paths)
-    texts = [read_source(f) for f in files]
+    texts = [read(f) for f in files]
     return parse_haproxy_texts(texts, env=env)
 
 
