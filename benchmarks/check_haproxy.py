@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from timing import best_of
+from timing import best_of, compile_lbguard
 
 
 def generate(path: Path, backends: int, servers: int) -> int:
@@ -72,6 +72,7 @@ def main() -> int:
     args = ap.parse_args()
     lbguard = shutil.which("lbguard") or str(Path(sys.executable).parent / "lbguard")
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    compile_lbguard()
     with tempfile.TemporaryDirectory(prefix="lbguard-bench-") as tmp:
         cfg = Path(tmp) / "haproxy.cfg"
         n = generate(cfg, args.backends, args.servers)

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from timing import best_of
+from timing import best_of, compile_lbguard
 
 
 def generate(path: Path, upstreams: int, servers: int) -> int:
@@ -55,6 +55,7 @@ def main() -> int:
     lbguard = shutil.which("lbguard") or str(bindir / "lbguard")
     crossplane = shutil.which("crossplane") or str(bindir / "crossplane")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    compile_lbguard()
     with tempfile.TemporaryDirectory(prefix="lbguard-bench-") as tmp:
         cfg = Path(tmp) / "nginx.conf"
         n = generate(cfg, args.upstreams, args.servers)

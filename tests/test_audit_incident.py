@@ -55,8 +55,8 @@ def _traffic(run: object, n: int = 30) -> Counter[str]:
     assert isinstance(run, Running)
     seen: Counter[str] = Counter()
     for i in range(n):
-        status = run.request(source=f"127.0.{i // 250}.{i % 250 + 1}")
-        seen[status] += 1
+        status_line = run.request(source=f"127.0.{i // 250}.{i % 250 + 1}")
+        seen[status_line.split(" ")[1]] += 1  # the code; the reason phrase is the stub's
     return seen
 
 
@@ -69,7 +69,7 @@ def test_staged_incident_postmortem(haproxy_bin: str, tmp_path: Path, store_url:
         assert (
             _lbg(store, "baseline", "approve", "--no-native", "--note", "r41", cfg).exit_code == 0
         )
-        assert _traffic(run)["HTTP/1.1 200 OK"] == 30
+        assert _traffic(run)["200"] == 30
         time.sleep(1.1)  # so the approval shows before T+0 on the timeline's clock
         # The bad deploy: two of three servers left as backup.
         bad = good.replace(

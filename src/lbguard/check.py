@@ -14,12 +14,13 @@ from lbguard import redact, suppress
 from lbguard.detect import detect_dialect, discover
 from lbguard.errors import ConfigReadError
 from lbguard.findings import PARSE, Finding, Severity
+from lbguard.forked import Background, can_fork
 from lbguard.model import Config, Dialect
 from lbguard.report import Report, RuleInfo
 from lbguard.rules import RULES, Rule, RuleContext
 from lbguard.scripts.inputs import ScriptInputs
 from lbguard.settings import Settings
-from lbguard.sources import read_source
+from lbguard.sources import SourceText, read_source
 from lbguard.util import without_gc
 
 
@@ -33,6 +34,13 @@ class Unit:
     kind: str = "config"
     # For scripts: the dialect the user forced with --dialect (else found per output).
     forced: Dialect | None = None
+    # Files already read while planning, so that a 5 MB config is not read, decoded
+    # and hashed again for parsing and code frames.
+    texts: dict[str, SourceText] = field(default_factory=dict, repr=False, compare=False)
+
+    def read(self, path: str) -> SourceText:
+        """One of the unit's files (or one it includes), read once."""
+        return self.texts.get(path) or read_source(path)
 
 
 @dataclass
@@ -53,10 +61,11 @@ def plan_units(
         files.extend(discover(path))
     units: list[Unit] = []
     merged: Unit | None = None
-    from lbguard.scripts.check import is_script
+    from lbguard.scripts.kind import is_script
 
     for path in files:
-        text = read_source(path).text
+        source = read_source(path)
+        text = source.text
         if is_script(path, text):
             units.append(Unit(dialect or Dialect.HAPROXY, [path], "script", dialect))
             continue
@@ -73,8 +82,9 @@ def plan_units(
                 merged = Unit(d, [])
                 units.append(merged)
             merged.paths.append(path)
+            merged.texts[path] = source
         else:
-            units.append(Unit(d, [path]))
+            units.append(Unit(d, [path], texts={path: source}))
     return units
 
 
@@ -83,7 +93,7 @@ def parse_unit(unit: Unit, *, context: str | None = None, prefix: str | None = N
     if unit.dialect is Dialect.HAPROXY:
         from lbguard.parsers.haproxy import parse_haproxy
 
-        result = parse_haproxy(unit.paths)
+        result = parse_haproxy(unit.paths, read=unit.read)
         return Parsed(result.config, result.findings, result.sources)
     from lbguard.parsers.nginx import parse_nginx
 
@@ -91,10 +101,17 @@ def parse_unit(unit: Unit, *, context: str | None = None, prefix: str | None = N
     sources: dict[str, list[str]] = {}
     for f in config.files:
         try:
-            sources[f.path] = read_source(f.path).text.split("\n")
+            sources[f.path] = unit.read(f.path).text.split("\n")
         except ConfigReadError:
             continue
     return Parsed(config, findings, sources)
+
+
+# Rules that run the traffic simulator (and so import numpy and replay a trace).
+# On a big config they run in a forked child while the others run here.
+_SIMULATING_RULES = frozenset({"LBG111", "LBG112"})
+# From this many servers on, the fork pays for itself.
+PARALLEL_RULES_SERVERS = 5_000
 
 
 def run_rules(
@@ -102,29 +119,36 @@ def run_rules(
 ) -> list[Finding]:
     """Every enabled rule for this dialect over every node it targets."""
     active = set(settings.active_rules())
-    out: list[Finding] = []
-    for rule_cls in rules:
-        if rule_cls.code not in active or config.dialect not in rule_cls.dialects:
-            continue
-        options, severity = settings.options_for(rule_cls.code)
-        rule = rule_cls()
-        ctx = RuleContext(config, options)
-        produced: list[Finding] = []
-        if rule.target == "pool":
-            for pool in config.pools:
-                produced.extend(rule.check_pool(pool, ctx))
-        elif rule.target == "frontend":
-            for frontend in config.frontends:
-                produced.extend(rule.check_frontend(frontend, ctx))
-        else:
-            produced.extend(rule.check_config(config, ctx))
-        if severity is not None:
-            produced = [
-                Finding(f.code, f.rule, severity, f.message, f.location, f.context, f.fix)
-                for f in produced
-            ]
-        out.extend(produced)
-    return out
+    chosen = [r for r in rules if r.code in active and config.dialect in r.dialects]
+    aside = [r for r in chosen if r.code in _SIMULATING_RULES]
+    servers = sum(len(pool.servers) for pool in config.pools)
+    if aside and servers >= PARALLEL_RULES_SERVERS and can_fork():
+        elsewhere = Background(lambda: [_run_rule(r, config, settings) for r in aside])
+        here = {r.code: _run_rule(r, config, settings) for r in chosen if r not in aside}
+        here.update(zip((r.code for r in aside), elsewhere.result(), strict=True))
+        return [f for r in chosen for f in here[r.code]]
+    return [f for r in chosen for f in _run_rule(r, config, settings)]
+
+
+def _run_rule(rule_cls: type[Rule], config: Config, settings: Settings) -> list[Finding]:
+    options, severity = settings.options_for(rule_cls.code)
+    rule = rule_cls()
+    ctx = RuleContext(config, options)
+    produced: list[Finding] = []
+    if rule.target == "pool":
+        for pool in config.pools:
+            produced.extend(rule.check_pool(pool, ctx))
+    elif rule.target == "frontend":
+        for frontend in config.frontends:
+            produced.extend(rule.check_frontend(frontend, ctx))
+    else:
+        produced.extend(rule.check_config(config, ctx))
+    if severity is not None:
+        produced = [
+            Finding(f.code, f.rule, severity, f.message, f.location, f.context, f.fix)
+            for f in produced
+        ]
+    return produced
 
 
 def unresolved_env_findings(config: Config) -> list[Finding]:

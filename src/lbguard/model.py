@@ -195,12 +195,14 @@ class Pool:
     def has_flag(self, name: str) -> bool:
         return name in self.flags
 
+    # Rules ask these of every pool, several times each: list comprehensions, which
+    # build the tuple about twice as fast as a generator expression.
     def active_servers(self) -> tuple[Server, ...]:
         """Servers that take traffic while all are healthy: not backup, not disabled."""
-        return tuple(s for s in self.servers if not s.backup and not s.disabled)
+        return tuple([s for s in self.servers if not s.backup and not s.disabled])
 
     def backup_servers(self) -> tuple[Server, ...]:
-        return tuple(s for s in self.servers if s.backup and not s.disabled)
+        return tuple([s for s in self.servers if s.backup and not s.disabled])
 
     def serving_servers(self) -> tuple[Server, ...]:
         """The servers that really receive requests when every server is healthy.
@@ -209,10 +211,12 @@ class Pool:
         active server can take traffic; without `option allbackups` HAProxy uses
         just the first backup.
         """
-        active = tuple(s for s in self.active_servers() if s.weight > 0)
+        active = tuple(
+            [s for s in self.servers if not s.backup and not s.disabled and s.weight > 0]
+        )
         if active:
             return active
-        backups = tuple(s for s in self.backup_servers() if s.weight > 0)
+        backups = tuple([s for s in self.backup_servers() if s.weight > 0])
         if not backups:
             return ()
         if self.balance.algorithm in {"round_robin", "least_conn"} or "allbackups" in self.flags:
@@ -222,8 +226,8 @@ class Pool:
     def weight_shares(self) -> dict[str, float]:
         """Each server's share of traffic from weights alone, keyed by server name."""
         serving = self.serving_servers()
-        total = sum(s.weight for s in serving)
-        shares = {s.name: 0.0 for s in self.servers}
+        total = sum([s.weight for s in serving])
+        shares = dict.fromkeys([s.name for s in self.servers], 0.0)
         if total <= 0:
             return shares
         for s in serving:
@@ -329,21 +333,25 @@ def positional_constructor(cls: type[_T]) -> Callable[..., _T]:
 
     Only for the parsers' hot paths (one call per server line of a 125k-line config).
     A frozen dataclass's ``__init__`` sets each field with ``object.__setattr__(self,
-    "name", value)``, a global lookup plus an attribute lookup plus a call per field;
-    writing through the slots' own descriptors, bound once here, makes the same
-    instance in less than half the time. The generated function is derived from
+    "name", value)``, a global lookup plus an attribute lookup plus a call per field.
+    Instead the instance is born as a mutable twin class with the very same slots
+    (so the same memory layout), filled with plain attribute stores, which the
+    interpreter specialises, and then given its real class: the same instance as
+    ``cls(*args)`` in about a third of the time. The twin is derived from
     ``fields(cls)``, so it cannot drift from the class: every field is required and
     is set exactly as ``cls(*args)`` would set it (no ``__post_init__`` exists).
     """
     names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-    namespace: dict[str, object] = {"_new": object.__new__, "_cls": cls}
-    body = []
-    for name in names:
-        namespace[f"_set_{name}"] = cls.__dict__[name].__set__
-        body.append(f"    _set_{name}(self, {name})\n")
+    slots = getattr(cls, "__slots__", None)
+    if tuple(names) != tuple(slots or ()) or cls.__bases__ != (object,):
+        raise TypeError(f"{cls.__name__} is not a slotted dataclass without a base class")
+    twin = type(f"_Building{cls.__name__}", (), {"__slots__": tuple(names)})
+    namespace: dict[str, object] = {"_new": object.__new__, "_twin": twin, "_cls": cls}
+    body = [f"    self.{name} = {name}\n" for name in names]
     source = (
         f"def new_{cls.__name__}({', '.join(names)}):\n"
-        "    self = _new(_cls)\n" + "".join(body) + "    return self\n"
+        "    self = _new(_twin)\n" + "".join(body) + "    self.__class__ = _cls\n"
+        "    return self\n"
     )
     exec(source, namespace)  # the source is built from field names only
     made = namespace[f"new_{cls.__name__}"]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from lbguard.errors import ConfigReadError
 from lbguard.findings import Finding, Severity, parse_error
+from lbguard.forked import Background, can_fork
 from lbguard.model import (
     Balance,
     Bind,
@@ -44,6 +45,9 @@ from lbguard.sources import SourceText, read_source
 from lbguard.suggest import did_you_mean
 from lbguard.util import without_gc
 
+# From this many statements on, validation runs in a forked child while the model is
+# built: below it, the fork costs more than the overlap saves.
+PARALLEL_VALIDATION_STATEMENTS = 20_000
 SECTIONS = kw.SECTION_HEADERS
 PROXY_SECTIONS = frozenset({"defaults", "frontend", "backend", "listen"})
 # Proxy sections' names must be unique among proxies that carry traffic.
@@ -214,10 +218,14 @@ def parse_haproxy(
     paths: Sequence[str | os.PathLike[str]],
     *,
     env: Mapping[str, str] | None = None,
+    read: Callable[[str], SourceText] = read_source,
 ) -> ParseResult:
-    """Parse HAProxy config files (as `haproxy -f` takes them) into the shared model."""
+    """Parse HAProxy config files (as `haproxy -f` takes them) into the shared model.
+
+    `read` reads one file; a caller that has already read some passes its own.
+    """
     files = expand_paths(paths)
-    texts = [read_source(f) for f in files]
+    texts = [read(f) for f in files]
     return parse_haproxy_texts(texts, env=env)
 
 
@@ -627,8 +635,30 @@ class _Parser:
 
     # ------------------------------------------------------------ model build
 
+    def validation_findings(self) -> list[Finding]:
+        """What `validate` reports, as a list of its own (it may run in a forked child)."""
+        saved, self.findings = self.findings, []
+        try:
+            self.validate()
+            return self.findings
+        finally:
+            self.findings = saved
+
     def build(self, files: tuple[SourceFile, ...]) -> Config:
-        self.validate()
+        # Validation only reports; building does not need its verdict. On a big config
+        # the two run side by side (see lbguard.forked), and validation's findings
+        # take their usual place, after the reading errors.
+        mark = len(self.findings)
+        statements = sum(len(s.body) for s in self.sections)
+        if statements >= PARALLEL_VALIDATION_STATEMENTS and can_fork():
+            validating = Background(self.validation_findings)
+            config = self._build(files)
+            self.findings[mark:mark] = validating.result()
+            return config
+        self.findings[mark:mark] = self.validation_findings()
+        return self._build(files)
+
+    def _build(self, files: tuple[SourceFile, ...]) -> Config:
         pools: list[Pool] = []
         frontends: list[Frontend] = []
         sections: list[Section] = []
@@ -1028,6 +1058,9 @@ def _make_server(
     words = stmt.words
     name = words[1]
     parts = stmt._address
+    if parts is None and len(words) > 2 and not looks_like_option_not_address(words[2]):
+        # Validation, which splits the address, ran in another process (see `build`).
+        parts = split_address(words[2])
     raw = stmt.raw
     if parts is not None and stmt.cols is None:
         # The common case, a plain line whose address validation accepted and split:

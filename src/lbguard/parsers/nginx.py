@@ -42,6 +42,7 @@ from typing import Any
 
 from lbguard.errors import ConfigReadError
 from lbguard.findings import CONFIG, PARSE, Finding, Severity, parse_error
+from lbguard.forked import Background, can_fork
 from lbguard.model import (
     Balance,
     Bind,
@@ -74,6 +75,7 @@ from lbguard.parsers.nginx_lexer import (
 # Hot-path constructors (see lbguard.model.positional_constructor).
 _new_server = positional_constructor(Server)
 _new_directive = positional_constructor(Directive)
+_new_location = positional_constructor(Location)
 
 __all__ = [
     "ConfigReadError",
@@ -87,6 +89,8 @@ __all__ = [
     "to_crossplane",
 ]
 
+# From this many lines on, checking runs in a forked child while the model is built.
+PARALLEL_CHECK_LINES = 20_000
 # A config this large would be millions of lines; anything bigger is a mistake.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 # nginx itself has no include-depth limit (a cycle exhausts file descriptors); lbguard
@@ -250,8 +254,8 @@ class NginxDirective:
     def location(self) -> Location:
         """From the name to the terminating ';' or '{' (nginx reports the latter's line)."""
         if self.end_line:
-            return Location(self.file, self.line, self.column, self.end_line, self.end_column)
-        return Location(self.file, self.line, self.column, self.line, self._name_end())
+            return _new_location(self.file, self.line, self.column, self.end_line, self.end_column)
+        return _new_location(self.file, self.line, self.column, self.line, self._name_end())
 
     def _name_end(self) -> int:
         return self.column + max(len(self.name), 1) - 1
@@ -635,6 +639,11 @@ class _Checker:
         self.files: dict[str, NginxFile] = {}
         self.include_stack: list[str] = []
         self.upstreams: list[_UpstreamState] = []
+        # Pure functions of their arguments that a big config asks about the same
+        # values thousands of times: which spec applies (by name and context), and
+        # what is wrong with an upstream server parameter (by word and backup_ok).
+        self._specs: dict[tuple[str, int], tuple[nd.Spec | None, bool]] = {}
+        self._param_problems: dict[tuple[str, bool], tuple[str, str] | None] = {}
 
     # -- reporting
     def add(self, finding: Finding) -> None:
@@ -691,7 +700,9 @@ class _Checker:
                     node = _with_block(node, self.walk(node.block, ctx))
                 out.append(node)
                 continue
-            split = self.try_split(node, ctx)
+            # Only a multi-line statement can have swallowed the next line (see
+            # `_split_point`); one-line statements, nearly all of them, skip the call.
+            split = None if node.raw else self.try_split(node, ctx)
             if split is not None:
                 queue.extend(reversed(split))
                 continue
@@ -794,7 +805,12 @@ class _Checker:
             if node.block is not None:
                 node = _with_block(node, self.walk(node.block, _LENIENT))
             return node
-        spec = next((s for s in specs if s.contexts & ctx), None)
+        key = (name, ctx)
+        cached = self._specs.get(key)
+        if cached is None:
+            first = next((s for s in specs if s.contexts & ctx), None)
+            cached = self._specs[key] = (first, first is not None and first.block)
+        spec, takes_block = cached
         if spec is None:
             self.not_allowed(node, ctx, specs)
             child = _CHILD_BY_NAME.get(name, _LENIENT)
@@ -810,10 +826,10 @@ class _Checker:
                     node = _with_block(node, self.walk(body, child))
             return node
         nargs = len(node.args)
-        if spec.block and node.block is None:
+        if takes_block and node.block is None:
             self.error(f'directive "{name}" has no opening "{{"', node.location)
             return node
-        if not spec.block and node.block is not None:
+        if not takes_block and node.block is not None:
             self.error(
                 f'directive "{name}" is not terminated by ";" (it is followed by a "{{" '
                 f"block at line {node.end_line}, but {name} takes no block)",
@@ -958,8 +974,14 @@ class _Checker:
                 self.error(f'invalid parameter "{args[1]}"', node.arg_location(1))
 
     def upstream_server(self, node: NginxDirective, state: _UpstreamState, stream: bool) -> None:
+        problems = self._param_problems
+        backup_ok = state.backup_ok
         for i, word in enumerate(node.args[1:], start=1):
-            problem = _server_param_problem(word, state.backup_ok)
+            key = (word, backup_ok)
+            if key in problems:
+                problem = problems[key]
+            else:
+                problem = problems[key] = _server_param_problem(word, backup_ok)
             if problem is None:
                 continue
             kind, message = problem
@@ -1086,6 +1108,22 @@ def _server_param_problem(word: str, backup_ok: bool) -> tuple[str, str] | None:
 
 def split_address(address: str, default_port: int | None) -> tuple[str | None, int | None, str]:
     """(host, port, error) following ngx_parse_url for an upstream server address."""
+    # The common "host:port" (one colon, ASCII digits, no path, not unix: or [v6]),
+    # once per server line: the same answer as the general case below, sooner.
+    name, sep, digits = address.partition(":")
+    if (
+        sep
+        and name
+        and digits.isdigit()
+        and digits.isascii()
+        and name[0] != "["
+        and "/" not in name
+        and "?" not in name
+        and name.lower() != "unix"
+    ):
+        number = int(digits)
+        if 1 <= number <= 65535:
+            return name, number, ""
     if address[:5].lower() == "unix:":
         return address, None, "" if len(address) > 5 else "no path in the unix domain socket"
     if address.startswith("["):
@@ -1285,6 +1323,9 @@ class _ModelBuilder:
         self.worker_setting: Setting | None = None
         self.unresolved: list[tuple[str, Location]] = []
         self._pending_routes: list[tuple[str, int, str, NginxDirective, str | None, bool]] = []
+        # What a server's parameters make of it, by the parameters as written: a big
+        # config repeats a handful of parameter lists on thousands of lines.
+        self._server_fields: dict[tuple[str, ...], _ServerFields] = {}
 
     def build(self, tree: list[NginxDirective]) -> None:
         main_directives: list[NginxDirective] = []
@@ -1380,31 +1421,38 @@ class _ModelBuilder:
         if "$" in address:
             for m in _PLACEHOLDER_RE.finditer(address):
                 self.unresolved.append((m.group(1), node.arg_location(0)))
-        options: list[tuple[str, str | None]] = []
-        for word in node.args[1:]:
-            key, eq, value = word.partition("=")
-            options.append((key, value if eq else None))
-        opts = dict(options)
-        max_conns = _int(opts.get("max_conns"), 0)
+        params = node.args[1:]
+        fields = self._server_fields.get(params)
+        if fields is None:
+            fields = self._server_fields[params] = _server_fields(params)
+        options, weight, backup, down, max_conns, max_fails = fields
+        loc = model.location
+        col = model.arg_columns[0] if model.arg_columns else 0
+        if col:
+            # Directive.arg_location(0), built with the fast constructor.
+            line = loc.line
+            address_loc = _new_location(loc.path, line, col, line, col + max(len(address), 1) - 1)
+        else:
+            address_loc = model.arg_location(0)
         # Positional, in Server's field order: this runs once per upstream server line.
         return _new_server(
             address,
             host,
             port,
-            model.location,
-            _int(opts.get("weight"), 1),
-            "backup" in opts,
-            "down" in opts,
+            loc,
+            weight,
+            backup,
+            down,
             False,
-            max_conns or None,
+            max_conns,
             None,
             None,
             False,
-            tuple(options),
+            options,
             None,
             address,
-            _int(opts["max_fails"], 1) if "max_fails" in opts else None,
-            model.arg_location(0),
+            max_fails,
+            address_loc,
         )
 
     def frontend(self, node: NginxDirective, mode: str, upstreams: set[str]) -> Frontend:
@@ -1496,6 +1544,27 @@ class _ModelBuilder:
         )
 
 
+# (options as written, weight, backup, down, max_conns, max_fails) of an upstream server.
+_ServerFields = tuple[tuple[tuple[str, str | None], ...], int, bool, bool, int | None, int | None]
+
+
+def _server_fields(params: tuple[str, ...]) -> _ServerFields:
+    options: list[tuple[str, str | None]] = []
+    for word in params:
+        key, eq, value = word.partition("=")
+        options.append((key, value if eq else None))
+    opts = dict(options)
+    max_conns = _int(opts.get("max_conns"), 0)
+    return (
+        tuple(options),
+        _int(opts.get("weight"), 1),
+        "backup" in opts,
+        "down" in opts,
+        max_conns or None,
+        _int(opts["max_fails"], 1) if "max_fails" in opts else None,
+    )
+
+
 def _pass_target(name: str, url: str) -> str:
     """The upstream name or literal host:port a *_pass directive sends to."""
     if name == "memcached_pass" or name == "fastcgi_pass" or name == "scgi_pass":
@@ -1572,6 +1641,37 @@ def parse_nginx(
             gc.enable()
 
 
+def _final(files: Sequence[NginxFile]) -> bool:
+    """Whether checking would hand back the trees as they are, only reporting.
+
+    It changes a tree in two ways: an ``include`` is replaced by the included files,
+    and a directive that ran into the next line (a missing ';') is split in two.
+    Neither can happen without an ``include`` or a directive spread over lines.
+    """
+    stack = [f.directives for f in files]
+    while stack:
+        for node in stack.pop():
+            if node.name == "include":
+                return False
+            if not node.raw and node.args and node.arg_positions[-1][0] != node.line:
+                return False
+            if node.block:
+                stack.append(node.block)
+    return True
+
+
+def _unchecked(files: Sequence[NginxFile], context: str | None) -> CheckResult:
+    """What `check_tree` returns for `_final` trees, less the findings: no walk at all."""
+    tree: list[NginxDirective] = []
+    registered: dict[str, NginxFile] = {}
+    chosen = context or "main"
+    for f in files:
+        registered.setdefault(os.path.realpath(f.path), f)
+        chosen = context if context is not None else detect_context(f.directives, f.path)
+        tree.extend(_wrap(f.directives, chosen, f.path))
+    return CheckResult(tree, [], registered, chosen)
+
+
 def _parse_nginx(
     paths: Sequence[str | os.PathLike[str]], *, prefix: str | None, context: str | None
 ) -> tuple[Config, list[Finding]]:
@@ -1579,9 +1679,19 @@ def _parse_nginx(
     if not files:
         raise ConfigReadError("no nginx config files given")
     conf_dir = prefix if prefix is not None else os.path.dirname(os.path.abspath(files[0].path))
-    result = check_tree(files, conf_dir=conf_dir, context=context)
     builder = _ModelBuilder()
-    builder.build(result.tree)
+    if sum(f.lines for f in files) >= PARALLEL_CHECK_LINES and can_fork() and _final(files):
+        # Checking only reports here (see `_final`): it runs in a forked child while
+        # the model is built from the same tree (see lbguard.forked).
+        checking = Background(
+            lambda: check_tree(files, conf_dir=conf_dir, context=context).findings
+        )
+        result = _unchecked(files, context)
+        builder.build(result.tree)
+        result.findings = checking.result()
+    else:
+        result = check_tree(files, conf_dir=conf_dir, context=context)
+        builder.build(result.tree)
     comments: list[tuple[Location, str]] = []
     sources: list[SourceFile] = []
     for parsed in result.files.values():

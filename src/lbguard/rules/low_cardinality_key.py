@@ -11,6 +11,13 @@ from lbguard.rules.base import Option, Rule, RuleContext, pool_context
 
 def distinct_keys(pool: Pool, dialect: Dialect, requests: int) -> tuple[int, int] | None:
     """(distinct non-empty keys, requests without a key) over the default model."""
+    # Decided before the imports: the simulator brings numpy, which a config without
+    # hashing pools (most of them) should not pay for at start-up.
+    if dialect is Dialect.HAPROXY:
+        if not pool.balance.is_hash or pool.balance.algorithm == "rdp-cookie":
+            return None
+    elif pool.balance.algorithm != "hash" or not pool.balance.key:
+        return None
     from lbguard.simulate.haproxy_model import key_extractor
     from lbguard.simulate.nginx_model import evaluate_key
     from lbguard.simulate.predict import _trace
@@ -20,8 +27,6 @@ def distinct_keys(pool: Pool, dialect: Dialect, requests: int) -> tuple[int, int
     keys: set[object] = set()
     missing = 0
     if dialect is Dialect.HAPROXY:
-        if not pool.balance.is_hash or pool.balance.algorithm == "rdp-cookie":
-            return None
         extract = key_extractor(pool)
         for req in trace:
             k = extract(req)
@@ -30,10 +35,10 @@ def distinct_keys(pool: Pool, dialect: Dialect, requests: int) -> tuple[int, int
             else:
                 keys.add(k)
     else:
-        if pool.balance.algorithm != "hash" or not pool.balance.key:
-            return None
+        key = pool.balance.key
+        assert key is not None  # checked above
         for req in trace:
-            k2 = evaluate_key(pool.balance.key, req)
+            k2 = evaluate_key(key, req)
             if k2:
                 keys.add(k2)
             else:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 # Request-blind schedulers whose shares over a cycle equal the weight shares. Under
 # load, leastconn and least_conn follow weights too.
 _WEIGHT_FOLLOWING = frozenset({"roundrobin", "static-rr", "round_robin", "leastconn", "least_conn"})
+# A predicted share this high counts as "all of the traffic".
+_ALL = 0.999
 
 
 def _nearly_unique_key(pool: Pool, ctx: RuleContext) -> bool:
@@ -90,18 +92,23 @@ class PredictedConcentration(Rule):
     )
 
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
-        from lbguard.simulate.predict import Prediction, predict
-        from lbguard.simulate.traffic import TrafficModel
-
         if len(pool.servers) < 2 or pool.implicit:
             return
         if pool.balance.algorithm in _WEIGHT_FOLLOWING or _nearly_unique_key(pool, ctx):
             # These spread requests exactly by weight over each cycle, so the model's
-            # answer is the weight share: no need to run it (or to import numpy).
+            # answer is the weight share: no need to run it (or to import numpy, which
+            # lbguard.simulate.predict does).
             expected = pool.weight_shares()
+            # Predicted equals expected here, so `judge` can only object to a server
+            # with (nearly) all the traffic: without one, there is nothing to judge.
+            if not expected or max(expected.values()) < _ALL:
+                return
+            from lbguard.simulate.predict import Prediction
+
             prediction = Prediction(pool, ctx.config.dialect, dict(expected), expected)
         else:
-            from lbguard.simulate.predict import shape
+            from lbguard.simulate.predict import predict, shape
+            from lbguard.simulate.traffic import TrafficModel
 
             # Pools of one shape share a simulation; distinct shapes are capped so that
             # a config with thousands of hashing pools still checks in seconds.
@@ -132,10 +139,10 @@ class PredictedConcentration(Rule):
         for server in pool.servers:
             got = prediction.predicted.get(server.name, 0.0)
             want = prediction.expected.get(server.name, 0.0)
-            if got >= 0.999 or (want > 0 and got > factor * want and got - want > 0.05):
+            if got >= _ALL or (want > 0 and got > factor * want and got - want > 0.05):
                 why = (
                     f"although the pool has {len(pool.servers)} servers"
-                    if got >= 0.999
+                    if got >= _ALL
                     else f"its weight share is {percent(want)}"
                 )
                 yield self.finding(

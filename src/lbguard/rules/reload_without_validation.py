@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from lbguard.findings import Finding, Severity
 from lbguard.rules.script_base import ScriptRule
-from lbguard.scripts.context import ScriptContext
+
+if TYPE_CHECKING:  # annotations only: see unset_variable_in_config
+    from lbguard.scripts.context import ScriptContext
 
 _IDIOM = {
     "haproxy": 'haproxy -c -f "$OUT" && systemctl reload haproxy',

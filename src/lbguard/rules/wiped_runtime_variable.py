@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from lbguard.findings import Finding, Severity
 from lbguard.model import Dialect
 from lbguard.rules.script_base import ScriptRule
-from lbguard.scripts.context import ScriptContext
 from lbguard.scripts.nginx_vars import is_nginx_variable
+
+if TYPE_CHECKING:  # annotations only: see unset_variable_in_config
+    from lbguard.scripts.context import ScriptContext
 
 
 class WipedRuntimeVariable(ScriptRule):

@@ -24,6 +24,8 @@ from lbguard.rules import RULES
 from lbguard.rules.script_base import ScriptRule
 from lbguard.scripts.context import RenderedOutput, ScriptContext
 from lbguard.scripts.inputs import ScriptInputs
+from lbguard.scripts.kind import is_script as is_script  # re-exported for callers
+from lbguard.scripts.kind import script_kind
 from lbguard.scripts.rendered import PStr, Span
 from lbguard.scripts.shell import Note, ScriptAnalysis, analyse_script
 from lbguard.scripts.shell_parse import ShellSyntaxError
@@ -31,11 +33,6 @@ from lbguard.settings import Settings
 from lbguard.sources import SourceText, read_source
 
 SCRIPT = "SCRIPT"
-SHELL_SUFFIXES = (".sh", ".bash")
-JINJA_SUFFIXES = (".j2", ".jinja", ".jinja2")
-GO_SUFFIXES = (".tmpl", ".ctmpl", ".gotmpl")
-SCRIPT_SUFFIXES = SHELL_SUFFIXES + JINJA_SUFFIXES + (".erb",) + GO_SUFFIXES
-_SHEBANG = re.compile(r"^#!\s*\S*?(?:/|\benv\s+)(?:ba|da|k|z|a)?sh\b")
 _HAPROXY_EVIDENCE = re.compile(
     r"^\s*(global|defaults|frontend|backend|listen|resolvers|peers|userlist)\b", re.MULTILINE
 )
@@ -44,28 +41,6 @@ _NGINX_EVIDENCE = re.compile(
 )
 _NATIVE_POS = re.compile(r"\[([^\]:]+):(\d+)\]")
 _IGNORE = re.compile(r"lbguard:\s*ignore=([A-Za-z0-9_,-]+)\s*(.*?)\s*(?:#\}|%>|\*/\}\})?\s*$")
-
-
-def script_kind(path: str, text: str) -> str | None:
-    """shell, jinja, erb or gotmpl; None for a plain config file."""
-    name = os.path.basename(path).lower()
-    if name.endswith(JINJA_SUFFIXES):
-        return "jinja"
-    if name.endswith(".erb"):
-        return "erb"
-    if name.endswith(GO_SUFFIXES):
-        return "gotmpl"
-    if name.endswith(SHELL_SUFFIXES) or _SHEBANG.match(text):
-        return "shell"
-    parts = os.path.normpath(path).split(os.sep)
-    if "templates" in parts[:-1] and ("{{" in text or "{%" in text):
-        return "jinja"
-    return None
-
-
-def is_script(path: str, text: str) -> bool:
-    """Whether `check` should render this file rather than parse it as a config."""
-    return script_kind(path, text) is not None
 
 
 def check_script(

@@ -1,0 +1,106 @@
+"""Running one pure pass of `lbguard check` on the second core, through os.fork.
+
+A big config's check has passes that do not depend on each other (validating the
+statements while the model is built; half of the rules while the other half run). A
+forked child starts with the parent's memory, so it needs no input at all, and what
+it hands back (findings) is small, so a pipe and pickle carry it cheaply. Threads
+cannot do this: the passes are pure Python and would just take turns on the GIL.
+
+Whatever goes wrong in the child (no fork on this platform, a thread that makes
+forking unsafe, an exception, a crash, a result that does not pickle), the parent
+runs the same pass itself: the answer is always the one the sequential code gives.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+from collections.abc import Callable
+from typing import Generic, NoReturn, TypeVar
+
+T = TypeVar("T")
+
+# Set LBGUARD_NO_FORK=1 to run every pass in the one process (for profiling).
+_DISABLED = "LBGUARD_NO_FORK"
+
+
+def can_fork() -> bool:
+    """Whether forking is available, safe and worth it.
+
+    Safe: a single-threaded process on a POSIX system (a thread of an embedding
+    program, a web server or a watcher, may hold a lock at the moment of the fork,
+    which the child would then wait on forever). Worth it: a core is idle. The child
+    shares the parent's pages copy-on-write, and each page either process then
+    writes is copied (about 0.1 s of CPU each way on a 125k-line config); on a busy
+    machine that cost is all there is, so the work stays in one process.
+    """
+    return (
+        hasattr(os, "fork")
+        and threading.active_count() == 1
+        and not os.environ.get(_DISABLED)
+        and idle_core()
+    )
+
+
+def idle_core() -> bool:
+    """Whether the last minute's load leaves a core free for the child (as `make -l`)."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return True
+    return load <= (os.cpu_count() or 1) - 0.5
+
+
+class Background(Generic[T]):
+    """`work()` started in a forked child now; `result()` collects what it returned.
+
+    `work` must be pure as far as the parent is concerned: its side effects happen in
+    the child and are lost, and it may run again in the parent when the child fails.
+    """
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        self._work = work
+        self._pid = 0
+        self._fd = -1
+        if not can_fork():
+            return
+        read_fd, write_fd = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_fd)
+            os.close(write_fd)
+            return
+        if pid == 0:  # the child: compute, send, and leave without any cleanup of the parent's
+            os.close(read_fd)
+            _child(work, write_fd)
+        os.close(write_fd)
+        self._pid, self._fd = pid, read_fd
+
+    def result(self) -> T:
+        if not self._pid:
+            return self._work()
+        with os.fdopen(self._fd, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = 0
+        if status != 0 or not data:
+            return self._work()
+        value: T = pickle.loads(data)
+        return value
+
+
+def _child(work: Callable[[], object], write_fd: int) -> NoReturn:
+    code = 1
+    try:
+        data = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(data)
+        code = 0
+    except BaseException:  # any failure: the parent runs the work itself
+        pass
+    finally:
+        # Never return into the parent's code (its finally blocks, atexit handlers,
+        # buffered stdout): the child's only job is done.
+        os._exit(code)
