@@ -11,8 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from lbguard.findings import Severity
-
-RUNBOOK_BASE = "https://lbguard.dev/runbooks/"
+from lbguard.runbooks import runbook_url
 
 
 class Kind(StrEnum):
@@ -22,10 +21,6 @@ class Kind(StrEnum):
     NEW_FINDINGS = "new-findings"  # a check finding the baseline did not have
     VALIDATOR_FAILURE = "validator-failure"  # a critical file's validator failed
     UNREADABLE_FILE = "unreadable-file"  # a config or critical file cannot be read
-
-
-def runbook_url(kind: str) -> str:
-    return f"{RUNBOOK_BASE}{kind}/"
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
+from lbguard.runbooks import runbook_url
 from lbguard.watch.detect import Condition
 from lbguard.watch.thresholds import BLIND
 
-RUNBOOKS = "https://lbguard.dev/runbooks/"
 FIRING: Literal["firing"] = "firing"
 RESOLVED: Literal["resolved"] = "resolved"
 
@@ -49,10 +49,6 @@ def fingerprint(balancer: str, pool: str, server: str, kind: str) -> str:
     """Stable across restarts and hosts: the same problem always has the same fingerprint."""
     raw = "\x1f".join((balancer, pool, server, kind)).encode()
     return hashlib.sha256(raw).hexdigest()[:16]
-
-
-def runbook_url(kind: str) -> str:
-    return f"{RUNBOOKS}{kind}/"
 
 
 @dataclass(frozen=True)
