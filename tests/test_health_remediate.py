@@ -187,6 +187,7 @@ backend solo
     haproxy.start(front)
     try:
         api = RuntimeAPI(str(sock))
+        wait_for(sock.exists, 10)  # haproxy may listen before its stats socket exists
         wait_for(lambda: show_stat(str(sock), "solo")["solo4"]["status"].startswith("DOWN"), 10)
         wait_for(lambda: all(r["status"] == "UP" for r in show_stat(str(sock), "app").values()), 10)
         yield api, tmp_path
