@@ -36,6 +36,7 @@ def haproxy_config(
     stubs: dict[str, int],
     backup: tuple[str, ...] = (),
     stats_port: int | None = None,
+    weight: int | None = None,
 ) -> str:
     lines = [
         "global",
@@ -63,6 +64,7 @@ def haproxy_config(
         ]
     for name, stub_port in stubs.items():
         flag = " backup" if name in backup else ""
+        flag += f" weight {weight}" if weight is not None else ""
         lines.append(f"    server {name} 127.0.0.1:{stub_port}{flag}")
     return "\n".join(lines) + "\n"
 
@@ -123,11 +125,17 @@ class Balancer:
     stubs: dict[str, int]
     proc: subprocess.Popen[bytes]
     cfg: Path
+    farm: StubFarm | None = None  # the stubs, to make one slow or failing mid-test
+
+    def stub(self, name: str) -> StubServer:
+        assert self.farm is not None
+        return next(s for s in self.farm.stubs if s.name == f"app/{name}")
 
 
 @dataclass
 class Haproxy(Balancer):
     stats_port: int | None = None
+    weight: int | None = None
 
     @property
     def socket(self) -> str:
@@ -149,7 +157,9 @@ class Haproxy(Balancer):
 
     def reload(self, backup: tuple[str, ...] = ()) -> None:
         """Rewrite the config and reload the master; returns once the new worker answers."""
-        text = haproxy_config(self.tmp, self.port, self.stubs, backup, self.stats_port)
+        text = haproxy_config(
+            self.tmp, self.port, self.stubs, backup, self.stats_port, self.weight
+        )
         write_atomic(self.cfg, text)
         old_pid = "?"  # no socket to ask: any worker that answers is the new one
         with contextlib.suppress(OSError):
@@ -167,19 +177,23 @@ class Haproxy(Balancer):
 
 @contextlib.contextmanager
 def running_haproxy(
-    exe: str, tmp: Path, backup: tuple[str, ...] = (), stats_port: int | None = None
+    exe: str,
+    tmp: Path,
+    backup: tuple[str, ...] = (),
+    stats_port: int | None = None,
+    weight: int | None = None,
 ) -> Iterator[Haproxy]:
     """haproxy in master-worker mode (-W) in front of three stub backends, on loopback."""
     stubs = {name: free_port() for name in SERVERS}
     farm = StubFarm([StubServer(f"app/{n}", p) for n, p in stubs.items()])
     port = free_port()
     cfg = tmp / "haproxy.cfg"
-    write_atomic(cfg, haproxy_config(tmp, port, stubs, backup, stats_port))
+    write_atomic(cfg, haproxy_config(tmp, port, stubs, backup, stats_port, weight))
     proc = _spawn([exe, "-W", "-db", "-f", str(cfg)], tmp)
     farm.start()
     try:
         _wait_started(proc, lambda: (tmp / "admin.sock").exists() and _listening(port), "haproxy")
-        yield Haproxy(tmp, port, stubs, proc, cfg, stats_port)
+        yield Haproxy(tmp, port, stubs, proc, cfg, farm, stats_port, weight)
     finally:
         stop_group(proc, 5.0)
         farm.stop()
@@ -299,7 +313,7 @@ def running_nginx(exe: str, tmp: Path) -> Iterator[Nginx]:
     farm.start()
     try:
         _wait_started(proc, lambda: _listening(port), "nginx")
-        yield Nginx(tmp, port, stubs, proc, cfg)
+        yield Nginx(tmp, port, stubs, proc, cfg, farm)
     finally:
         stop_group(proc, 5.0)
         farm.stop()
