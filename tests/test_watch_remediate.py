@@ -52,7 +52,12 @@ def watching(
     daemon.on_alert.append(seen.append)
     daemon.on_alert.append(
         remediation(
-            "lb-test", box.socket, apply=apply, publish=daemon.publish, trail=store, echo=said.append
+            "lb-test",
+            box.socket,
+            apply=apply,
+            publish=daemon.publish,
+            trail=store,
+            echo=said.append,
         )
     )
     return daemon, seen, said

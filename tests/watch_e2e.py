@@ -14,6 +14,7 @@ import random
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -157,9 +158,7 @@ class Haproxy(Balancer):
 
     def reload(self, backup: tuple[str, ...] = ()) -> None:
         """Rewrite the config and reload the master; returns once the new worker answers."""
-        text = haproxy_config(
-            self.tmp, self.port, self.stubs, backup, self.stats_port, self.weight
-        )
+        text = haproxy_config(self.tmp, self.port, self.stubs, backup, self.stats_port, self.weight)
         write_atomic(self.cfg, text)
         old_pid = "?"  # no socket to ask: any worker that answers is the new one
         with contextlib.suppress(OSError):
@@ -346,3 +345,25 @@ def webhook_server(port: int) -> Iterator[list[dict[str, Any]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def watch_daemon(*args: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`lbguard watch ARGS` as a separate process, its stderr in `log`; SIGTERM at the end
+    (killed if it does not stop within 20 s). Read `proc.returncode` after the block."""
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lbguard", "watch", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=log.parent,
+        )
+    try:
+        yield proc
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
