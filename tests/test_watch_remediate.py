@@ -57,6 +57,7 @@ def watching(
             apply=apply,
             publish=daemon.publish,
             trail=store,
+            firing=engine.book.firing(),
             echo=said.append,
         )
     )

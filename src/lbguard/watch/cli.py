@@ -308,6 +308,7 @@ def watch_command(
                     apply=r.apply,
                     publish=daemon.publish,
                     trail=store,
+                    firing=w.engine.book.firing(),
                     echo=daemon.log,
                     max_fraction=r.max_fraction,
                     panic_threshold=r.panic_threshold,

@@ -15,20 +15,27 @@ connects them to the daemon. It decides three things:
   is never touched: weights are relative, so it would keep every request anyway.
 - where the panic alert goes: through `Daemon.publish`, like any other alert, so it
   is logged, recorded in the trail, queued for every receiver and shown in metrics.
+
+A restart must not strand an action: every action record names its balancer and the
+weight it replaced, and a new hook replays the trail (what was sent and not yet
+undone) and the daemon's restored firing alerts, so the resolve that comes after the
+restart still undoes what the previous run did.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lbguard.watch.alerts import FIRING, RESOLVED, Alert, fingerprint, runbook_url
 from lbguard.watch.thresholds import CONCENTRATION, OVERLOAD, SHARE_DEVIATION
 
 if TYPE_CHECKING:
-    from lbguard.health.remediate import Executor, PanicAlert, TrailLike
+    from lbguard.health.remediate import Executor, PanicAlert, Remediator
+    from lbguard.store import Store
 
 REMEDIATION_PANIC = "remediation-panic"
 # Alert kind -> the runtime API action it calls for (see the module docstring).
@@ -65,6 +72,52 @@ def panic_alert(panic: PanicAlert) -> Alert:
 
 
 @dataclass
+class _Trail:
+    """The store, with each action record naming its balancer and the weight it replaced."""
+
+    store: Store
+    balancer: str
+    policy: Remediator
+
+    def append(
+        self,
+        kind: str,
+        body: Mapping[str, Any],
+        *,
+        subject: str | None = None,
+        at: datetime | None = None,
+    ) -> object:
+        full = {**body, "balancer": self.balancer}
+        applied = self.policy.applied.get(str(body.get("pool")), {}).get(str(body.get("server")))
+        if applied is not None and body.get("what") in ("weight", "drain"):
+            full["prior_weight"] = applied.prior_weight
+        return self.store.append(kind, full, subject=subject, at=at)
+
+
+def replay(policy: Remediator, balancer: str, store: Store, firing: Iterable[Alert]) -> int:
+    """Seed `policy` with the actions a previous run sent and did not undo; their count."""
+    from lbguard.health.remediate import _Applied
+
+    since = datetime.now(UTC) - timedelta(days=30)
+    for record in store.records(since=since, kinds=["action"]):
+        body = record.body
+        if body.get("balancer") != balancer or body.get("dry_run") or body.get("error"):
+            continue
+        pool, server, what = str(body.get("pool")), str(body.get("server")), body.get("what")
+        applied = policy.applied.setdefault(pool, {})
+        if what in ("weight", "drain") and isinstance(body.get("prior_weight"), int):
+            applied[server] = _Applied(
+                server, str(what), str(body["fingerprint"]), body["prior_weight"], what == "drain"
+            )
+        elif what in ("restore-weight", "ready"):
+            applied.pop(server, None)
+    for alert in firing:
+        if alert.balancer == balancer and alert.kind in ACTIONS and alert.server:
+            policy.firing.setdefault(alert.pool, {})[alert.fingerprint] = alert.server
+    return sum(len(servers) for servers in policy.applied.values())
+
+
+@dataclass
 class Remediation:
     """The `on_alert` hook of one balancer: remediable alerts in, runtime API commands out."""
 
@@ -83,7 +136,8 @@ def remediation(
     *,
     apply: bool,
     publish: Callable[[Alert], None],
-    trail: TrailLike | None = None,
+    trail: Store | None = None,
+    firing: Iterable[Alert] = (),
     echo: Callable[[str], None] = print,
     max_fraction: float = 0.10,
     panic_threshold: float = 0.5,
@@ -91,7 +145,9 @@ def remediation(
     timeout: float = 5.0,
 ) -> Remediation:
     """A hook acting on `balancer` through the stats socket at `socket` (dry-run unless
-    `apply`); panics go to `publish`, the daemon's alert pipeline."""
+    `apply`); panics go to `publish`, the daemon's alert pipeline. With a `trail`, the
+    actions of a previous run still in force (and the `firing` alerts the daemon
+    restored) are picked up, so they are undone when their alerts resolve."""
     from lbguard.health.remediate import Executor, Remediator
     from lbguard.health.runtime_api import RuntimeAPI
 
@@ -101,10 +157,14 @@ def remediation(
         overload_weight_pct=weight_percent,
         actions=ACTIONS,
     )
+    if trail is not None:
+        kept = replay(policy, balancer, trail, firing)
+        if kept:
+            echo(f"remediate: {kept} action(s) of a previous run still in force on {balancer}")
     executor = Executor(
         RuntimeAPI(socket, timeout=timeout),
         policy,
-        trail=trail,
+        trail=_Trail(trail, balancer, policy) if trail is not None else None,
         dry_run=not apply,
         echo=echo,
         alert_sink=lambda panic: publish(panic_alert(panic)),
