@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from lbguard.health.runtime_api import RuntimeAPI
+from lbguard.sandbox.run import stop_group
 from test_cli import lbguard
-from watch_e2e import Load, running_haproxy, watch_daemon
+from watch_e2e import Load, _spawn, running_haproxy, watch_daemon
 
 NGINX_CONF = "events {}\nhttp { upstream app { server 10.9.9.9:80; } }\n"
 
@@ -85,3 +86,26 @@ def test_dry_run_from_the_command_line_prints_the_command(haproxy_bin: str, tmp_
     assert wanted in text, text
     assert proc.returncode == 0 and "Traceback" not in text
     assert after == {"web-01": 8, "web-02": 8, "web-03": 8}  # the dry-run changed nothing
+
+
+@pytest.mark.native
+def test_apply_on_a_socket_below_level_admin_exits_2(haproxy_bin: str, tmp_path: Path) -> None:
+    sock = tmp_path / "user.sock"
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        f"global\n    stats socket {sock} mode 600 level operator\n"
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n"
+        "    timeout server 1s\nbackend app\n    server a 127.0.0.1:9 weight 10\n"
+    )
+    proc = _spawn([haproxy_bin, "-db", "-f", str(cfg)], tmp_path)
+    try:
+        deadline = time.monotonic() + 15
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        watch = ("watch", "--haproxy-stats", f"unix:{sock}", "--remediate")
+        refused = lbguard(*watch, "--apply", cwd=tmp_path)
+    finally:
+        stop_group(proc, 5.0)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("lbguard: error: --apply needs HAProxy's stats socket")
+    assert "level 'operator'" in refused.stderr and refused.stderr.count("\n") == 1

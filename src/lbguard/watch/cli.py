@@ -269,6 +269,12 @@ def watch_command(
             "--remediate needs the daemon: it undoes each action when its alert resolves, "
             "which --once never sees"
         )
+    if sockets and ws.remediate.apply:
+        from lbguard.watch.remediation import level_problem
+
+        for path in sockets:
+            if problem := level_problem(path, ws.timeout):
+                raise LbguardError(problem)
     watches = [_watch(s, ws, once=once) for s in sources]
     every = interval if interval is not None else ws.interval
     if once:

@@ -51,6 +51,25 @@ def socket_path(spec: str) -> str | None:
     return spec if spec.startswith("/") else None
 
 
+def level_problem(socket: str, timeout: float = 5.0) -> str | None:
+    """Why `--apply` could not act through `socket`, or None: HAProxy answers every
+    `set server` with "Permission denied" below `level admin`. A socket that does not
+    answer yet is no verdict: watch starts anyway and reports it as blind."""
+    from lbguard.errors import LbguardError
+    from lbguard.health.runtime_api import RuntimeAPI
+
+    try:
+        level = RuntimeAPI(socket, timeout=timeout).command("show cli level").strip()
+    except LbguardError:
+        return None
+    if level in ("admin", ""):
+        return None
+    return (
+        f"--apply needs HAProxy's stats socket at level admin; {socket} is at level "
+        f"'{level.splitlines()[0]}' (add 'level admin' to its 'stats socket' line)"
+    )
+
+
 def panic_alert(panic: PanicAlert) -> Alert:
     """The executor's panic as a watch alert: fingerprinted, labelled and runbooked alike."""
     pool = panic.pool or ""
