@@ -51,7 +51,8 @@ def test_a_slow_server_behind_nginx_raises_overload_and_resolves(
                 await until(lambda t=target: probing.rounds >= t, 10, "two probe rounds")
             await until(lambda: bool(overloads(seen)), 10, "the overload alert")
             slow.latency = 0.0
-            await until(lambda: bool(overloads(seen, "resolved")), 15, "the resolve")
+            recovery = await until(lambda: bool(overloads(seen, "resolved")), 15, "the resolve")
+            print(f"probe: overload resolved {recovery:.1f} s after recovery (polls 0.3 s)")
         return seen, probing
 
     with running_nginx(nginx_bin, tmp_path) as box:

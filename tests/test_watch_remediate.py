@@ -4,6 +4,7 @@ read back through `show stat`, and every safety rule holds on the live balancer.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,19 +69,23 @@ def test_apply_down_weights_the_overloaded_server_undoes_it_and_spares_the_last_
     haproxy_bin: str, tmp_path: Path
 ) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'lbguard.db'}")
-    during: dict[str, dict[str, int]] = {}
+    during: dict[str, dict[str, Any]] = {}
 
     async def scenario(box: Haproxy) -> tuple[list[Alert], list[str]]:
         daemon, seen, said = watching(box, apply=True, store=store)
         async with daemon:
             await until(lambda: daemon.cycles >= 5, 15, "a warm-up")
             box.stub("web-02").status = 500  # web-02 fails every request: overload
+            started = time.monotonic()
             await until(lambda: fired(seen, "overload", "web-02"), 15, "overload on web-02")
             await until(lambda: weights(box)["web-02"] == WEIGHT // 2, 5, "web-02 at weight 5")
+            during["seconds"] = {"act": time.monotonic() - started}
+            started = time.monotonic()
             during["acting"] = weights(box)
             box.stub("web-02").status = 200
             await until(lambda: fired(seen, "overload", "web-02", "resolved"), 20, "the resolve")
             await until(lambda: weights(box)["web-02"] == WEIGHT, 5, "web-02 back at weight 10")
+            during["seconds"]["undo"] = time.monotonic() - started
 
             # Every server but web-01 becomes a backup: web-01 takes everything, and it
             # is the last active server, so remediation refuses to touch it.
@@ -95,6 +100,8 @@ def test_apply_down_weights_the_overloaded_server_undoes_it_and_spares_the_last_
         Load(box.port, rate=150, max_seconds=60),
     ):
         seen, said = asyncio.run(scenario(box))
+    act, undo = during["seconds"]["act"], during["seconds"]["undo"]
+    print(f"5xx to weight 5: {act:.1f} s; recovery to weight 10: {undo:.1f} s (polls 0.3 s)")
     assert during["acting"] == {"web-01": WEIGHT, "web-02": WEIGHT // 2, "web-03": WEIGHT}
     assert during["refused"]["web-01"] == WEIGHT
     assert "remediate: sent: set server app/web-02 weight 5" in said
