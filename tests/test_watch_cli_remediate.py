@@ -56,6 +56,15 @@ def test_remediate_and_probe_settings_are_validated_and_honoured(tmp_path: Path)
     settings.write_text("[watch.remediate]\nenabled = true\n")
     proc = lbguard("watch", "--haproxy-stats", "http://127.0.0.1:1/stats", cwd=tmp_path)
     assert proc.returncode == 2 and "read-only statistics page" in proc.stderr
+    settings.write_text(
+        "[watch.remediate]\nenabled = true\n"
+        '[[watch.sources]]\nname = "lb"\nhaproxy-stats = "unix:/a"\n'
+        '[[watch.sources]]\nname = "lb"\nhaproxy-stats = "unix:/b"\n'
+    )
+    proc = lbguard("watch", cwd=tmp_path)
+    assert (
+        proc.returncode == 2 and "a distinct 'name'" in proc.stderr and "lb is used" in proc.stderr
+    )
     settings.write_text("[watch.probe]\nenabled = true\n")
     proc = lbguard("watch", "--haproxy-stats", "unix:/x", cwd=tmp_path)
     assert proc.returncode == 2 and "--probe needs --lb-config" in proc.stderr

@@ -269,6 +269,14 @@ def watch_command(
             "--remediate needs the daemon: it undoes each action when its alert resolves, "
             "which --once never sees"
         )
+    names = [s.name or socket.gethostname() for s in sources]
+    if sockets and len(set(names)) < len(names):
+        # Each hook acts on the alerts of its balancer's name: two sources sharing one
+        # would each act on the other's alerts, on their own balancer.
+        raise LbguardError(
+            "--remediate needs a distinct 'name' for each [[watch.sources]] entry; "
+            f"{', '.join(sorted({n for n in names if names.count(n) > 1}))} is used twice"
+        )
     if sockets and ws.remediate.apply:
         from lbguard.watch.remediation import level_problem
 
