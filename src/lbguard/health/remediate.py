@@ -137,6 +137,13 @@ class Remediator:
                 return verb
         return None
 
+    def adopt(self, pool: str, server: str, what: str, fingerprint: str, prior: int) -> None:
+        """Take over an action that a previous run sent and did not undo, so that its
+        alert's resolve still undoes it (`what` is "weight" or "drain")."""
+        self.applied.setdefault(pool, {})[server] = _Applied(
+            server, what, fingerprint, prior, what == "drain"
+        )
+
     def limit(self, pool: PoolState) -> int:
         """How many servers of the pool may be acted on at once: the fraction, at least one."""
         return max(1, math.floor(self.max_fraction * len(pool.servers) + 1e-9))

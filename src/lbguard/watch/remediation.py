@@ -115,21 +115,17 @@ class _Trail:
 
 def replay(policy: Remediator, balancer: str, store: Store, firing: Iterable[Alert]) -> int:
     """Seed `policy` with the actions a previous run sent and did not undo; their count."""
-    from lbguard.health.remediate import _Applied
-
     since = datetime.now(UTC) - timedelta(days=30)
     for record in store.records(since=since, kinds=["action"]):
         body = record.body
         if body.get("balancer") != balancer or body.get("dry_run") or body.get("error"):
             continue
         pool, server, what = str(body.get("pool")), str(body.get("server")), body.get("what")
-        applied = policy.applied.setdefault(pool, {})
-        if what in ("weight", "drain") and isinstance(body.get("prior_weight"), int):
-            applied[server] = _Applied(
-                server, str(what), str(body["fingerprint"]), body["prior_weight"], what == "drain"
-            )
+        prior = body.get("prior_weight")
+        if what in ("weight", "drain") and isinstance(prior, int):
+            policy.adopt(pool, server, str(what), str(body["fingerprint"]), prior)
         elif what in ("restore-weight", "ready"):
-            applied.pop(server, None)
+            policy.applied.get(pool, {}).pop(server, None)
     for alert in firing:
         if alert.balancer == balancer and alert.kind in ACTIONS and alert.server:
             policy.firing.setdefault(alert.pool, {})[alert.fingerprint] = alert.server
