@@ -95,6 +95,17 @@ def test_at_most_a_fraction_of_the_pool_at_once() -> None:
     assert [bool(a) for a in acted] == [True, True, False]
 
 
+def test_never_down_weights_the_last_active_server() -> None:
+    # Weights are relative: the only server taking traffic keeps all of it anyway.
+    policy = Remediator(max_fraction=1.0, panic_threshold=1.0)
+    outcomes = policy.on_alert(Alert("overload", "app", "web2"), pool(2, down=("web1",)))
+    assert [type(o) for o in outcomes] == [Refusal]
+    assert "last active" in outcomes[0].why  # type: ignore[union-attr]
+    # With a peer to take the difference, the weight is halved.
+    outcomes = Remediator().on_alert(Alert("overload", "app", "web2"), pool(2))
+    assert commands(outcomes) == ["set server app/web2 weight 50"]
+
+
 def test_never_drains_the_last_active_server() -> None:
     # A panic threshold of 100% can never be exceeded: only the last-server rule acts.
     policy = Remediator(max_fraction=1.0, panic_threshold=1.0)
@@ -187,6 +198,7 @@ backend solo
     haproxy.start(front)
     try:
         api = RuntimeAPI(str(sock))
+        wait_for(sock.exists, 10)  # haproxy may listen before its stats socket exists
         wait_for(lambda: show_stat(str(sock), "solo")["solo4"]["status"].startswith("DOWN"), 10)
         wait_for(lambda: all(r["status"] == "UP" for r in show_stat(str(sock), "app").values()), 10)
         yield api, tmp_path

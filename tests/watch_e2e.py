@@ -14,6 +14,7 @@ import random
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -36,6 +37,7 @@ def haproxy_config(
     stubs: dict[str, int],
     backup: tuple[str, ...] = (),
     stats_port: int | None = None,
+    weight: int | None = None,
 ) -> str:
     lines = [
         "global",
@@ -63,6 +65,7 @@ def haproxy_config(
         ]
     for name, stub_port in stubs.items():
         flag = " backup" if name in backup else ""
+        flag += f" weight {weight}" if weight is not None else ""
         lines.append(f"    server {name} 127.0.0.1:{stub_port}{flag}")
     return "\n".join(lines) + "\n"
 
@@ -123,11 +126,17 @@ class Balancer:
     stubs: dict[str, int]
     proc: subprocess.Popen[bytes]
     cfg: Path
+    farm: StubFarm | None = None  # the stubs, to make one slow or failing mid-test
+
+    def stub(self, name: str) -> StubServer:
+        assert self.farm is not None
+        return next(s for s in self.farm.stubs if s.name == f"app/{name}")
 
 
 @dataclass
 class Haproxy(Balancer):
     stats_port: int | None = None
+    weight: int | None = None
 
     @property
     def socket(self) -> str:
@@ -149,7 +158,7 @@ class Haproxy(Balancer):
 
     def reload(self, backup: tuple[str, ...] = ()) -> None:
         """Rewrite the config and reload the master; returns once the new worker answers."""
-        text = haproxy_config(self.tmp, self.port, self.stubs, backup, self.stats_port)
+        text = haproxy_config(self.tmp, self.port, self.stubs, backup, self.stats_port, self.weight)
         write_atomic(self.cfg, text)
         old_pid = "?"  # no socket to ask: any worker that answers is the new one
         with contextlib.suppress(OSError):
@@ -167,19 +176,23 @@ class Haproxy(Balancer):
 
 @contextlib.contextmanager
 def running_haproxy(
-    exe: str, tmp: Path, backup: tuple[str, ...] = (), stats_port: int | None = None
+    exe: str,
+    tmp: Path,
+    backup: tuple[str, ...] = (),
+    stats_port: int | None = None,
+    weight: int | None = None,
 ) -> Iterator[Haproxy]:
     """haproxy in master-worker mode (-W) in front of three stub backends, on loopback."""
     stubs = {name: free_port() for name in SERVERS}
     farm = StubFarm([StubServer(f"app/{n}", p) for n, p in stubs.items()])
     port = free_port()
     cfg = tmp / "haproxy.cfg"
-    write_atomic(cfg, haproxy_config(tmp, port, stubs, backup, stats_port))
+    write_atomic(cfg, haproxy_config(tmp, port, stubs, backup, stats_port, weight))
     proc = _spawn([exe, "-W", "-db", "-f", str(cfg)], tmp)
     farm.start()
     try:
         _wait_started(proc, lambda: (tmp / "admin.sock").exists() and _listening(port), "haproxy")
-        yield Haproxy(tmp, port, stubs, proc, cfg, stats_port)
+        yield Haproxy(tmp, port, stubs, proc, cfg, farm, stats_port, weight)
     finally:
         stop_group(proc, 5.0)
         farm.stop()
@@ -299,7 +312,7 @@ def running_nginx(exe: str, tmp: Path) -> Iterator[Nginx]:
     farm.start()
     try:
         _wait_started(proc, lambda: _listening(port), "nginx")
-        yield Nginx(tmp, port, stubs, proc, cfg)
+        yield Nginx(tmp, port, stubs, proc, cfg, farm)
     finally:
         stop_group(proc, 5.0)
         farm.stop()
@@ -332,3 +345,25 @@ def webhook_server(port: int) -> Iterator[list[dict[str, Any]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def watch_daemon(*args: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`lbguard watch ARGS` as a separate process, its stderr in `log`; SIGTERM at the end
+    (killed if it does not stop within 20 s). Read `proc.returncode` after the block."""
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lbguard", "watch", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=log.parent,
+        )
+    try:
+        yield proc
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -7,7 +7,7 @@ asks the policy, sends or prints the commands and records every decision in the 
 Safety rules, each tested:
 
 - dry-run by default: the exact runtime API command is printed, not sent;
-- never drain or zero the last active server of a pool;
+- never drain, zero or down-weight the last active server of a pool;
 - never act on more than `max_fraction` of a pool at once (default 10%, at least one
   server), as Envoy's `max_ejection_percent`;
 - panic: when more than `panic_threshold` of a pool looks unhealthy the cause is
@@ -137,6 +137,13 @@ class Remediator:
                 return verb
         return None
 
+    def adopt(self, pool: str, server: str, what: str, fingerprint: str, prior: int) -> None:
+        """Take over an action that a previous run sent and did not undo, so that its
+        alert's resolve still undoes it (`what` is "weight" or "drain")."""
+        self.applied.setdefault(pool, {})[server] = _Applied(
+            server, what, fingerprint, prior, what == "drain"
+        )
+
     def limit(self, pool: PoolState) -> int:
         """How many servers of the pool may be acted on at once: the fraction, at least one."""
         return max(1, math.floor(self.max_fraction * len(pool.servers) + 1e-9))
@@ -187,12 +194,10 @@ class Remediator:
                 ),
             ]
         subject = f"{name}/{alert.server}"
+        others = [
+            s for s in pool.servers if s.active and s.name != alert.server and s.name not in applied
+        ]
         if verb == "drain":
-            others = [
-                s
-                for s in pool.servers
-                if s.active and s.name != alert.server and s.name not in applied
-            ]
             if not others:
                 return [
                     *out,
@@ -212,6 +217,19 @@ class Remediator:
                     "drain",
                     f"set server {subject} state drain",
                     f"{alert.kind}: {alert.summary}",
+                    fp,
+                ),
+            ]
+        if not others:
+            # Weights are relative: the only server taking traffic keeps all of it
+            # whatever its weight, so lowering it would be a change that does nothing.
+            return [
+                *out,
+                Refusal(
+                    name,
+                    alert.server,
+                    "never down-weight the last active server of a pool: it would still take "
+                    "every request",
                     fp,
                 ),
             ]

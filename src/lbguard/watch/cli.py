@@ -7,10 +7,12 @@ import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from lbguard.errors import EXIT_FINDINGS, EXIT_OK, LbguardError
+from lbguard.redact import redact_url
 from lbguard.watch.collectors import Collector, CollectorError, from_spec
 from lbguard.watch.collectors.configfile import ConfigFile
 from lbguard.watch.daemon import Daemon, Watch
@@ -18,6 +20,9 @@ from lbguard.watch.engine import Engine
 from lbguard.watch.receivers import Receiver
 from lbguard.watch.settings import ReceiverSettings, SourceSettings, WatchSettings
 from lbguard.watch.thresholds import KINDS
+
+if TYPE_CHECKING:
+    from lbguard.watch.collectors.probe import Probing
 
 
 def _watch(source: SourceSettings, settings: WatchSettings, *, once: bool) -> Watch:
@@ -34,6 +39,10 @@ def _watch(source: SourceSettings, settings: WatchSettings, *, once: bool) -> Wa
             collector = from_spec(source.haproxy_stats, timeout=settings.timeout)
         except ValueError as exc:
             raise LbguardError(str(exc)) from None
+    probing = None
+    if settings.probe.enabled:
+        probing = _probing(collector, config, source, settings)
+        collector = probing
     hold = dict.fromkeys(KINDS, 1) if once else settings.hold
     engine = Engine(
         source.name or socket.gethostname(),
@@ -44,7 +53,53 @@ def _watch(source: SourceSettings, settings: WatchSettings, *, once: bool) -> Wa
         resolve_after=settings.resolve_after,
         drift=source.nginx_log is None,
     )
+    if probing is not None:
+        engine.signals.append(probing.conditions)
     return Watch(collector, engine)
+
+
+def _probing(
+    collector: Collector, config: ConfigFile | None, source: SourceSettings, ws: WatchSettings
+) -> Probing:
+    from lbguard.watch.collectors.probe import Probing, remote_only
+    from lbguard.watch.daemon import _stderr
+
+    if config is None:
+        raise LbguardError(
+            f"--probe needs --lb-config for {collector.source}: the servers to probe come from "
+            "the balancer's config"
+        )
+    if not ws.probe.allow_remote and remote_only(config.config):
+        raise LbguardError(
+            f"no server of {source.lb_config} is on loopback, and probing others needs "
+            "--allow-remote"
+        )
+    return Probing(
+        collector,
+        config,
+        timeout=ws.probe.timeout,
+        allow_remote=ws.probe.allow_remote,
+        path=ws.probe.path,
+        log=_stderr,
+    )
+
+
+def _remediation_socket(source: SourceSettings) -> str:
+    """The stats socket that remediation acts through; a one-line error for any other source."""
+    from lbguard.watch.remediation import socket_path
+
+    if source.haproxy_stats is None:
+        raise LbguardError(
+            "--remediate acts through HAProxy's runtime API; nginx has none (the source is "
+            f"the access log {source.nginx_log})"
+        )
+    path = socket_path(source.haproxy_stats)
+    if path is None:
+        raise LbguardError(
+            f"--remediate needs HAProxy's stats socket (--haproxy-stats unix:PATH); "
+            f"{redact_url(source.haproxy_stats)} is a read-only statistics page"
+        )
+    return path
 
 
 def _receiver(spec: ReceiverSettings) -> Receiver:
@@ -83,6 +138,32 @@ async def _once(watches: list[Watch], interval: float) -> list[Watch]:
     return watches
 
 
+def _with_flags(
+    ws: WatchSettings,
+    remediate: bool | None,
+    apply: bool | None,
+    probe: bool | None,
+    probe_path: str | None,
+    allow_remote: bool | None,
+) -> WatchSettings:
+    """The `[watch]` settings with the command line's remediation and probe flags on top."""
+    r, p = ws.remediate, ws.probe
+    if remediate or apply:
+        if apply and not (remediate or r.enabled):
+            raise LbguardError("--apply sends remediation commands: it needs --remediate")
+        r = r.model_copy(update={"enabled": True, "apply": bool(apply) or r.apply})
+    if (probe_path or allow_remote) and not (probe or p.enabled):
+        raise LbguardError("--probe-path and --allow-remote need --probe")
+    if probe or probe_path or allow_remote:
+        update: dict[str, object] = {"enabled": True}
+        if probe_path:
+            update["path"] = probe_path
+        if allow_remote:
+            update["allow_remote"] = True
+        p = p.model_copy(update=update)
+    return ws.model_copy(update={"remediate": r, "probe": p})
+
+
 def _metrics_address(value: str) -> tuple[str, int] | None:
     if not value:
         return None
@@ -117,6 +198,18 @@ def _metrics_address(value: str) -> tuple[str, int] | None:
 @click.option("--webhook", multiple=True, help="POST alerts as JSON to this URL (repeatable).")
 @click.option("--alertmanager", multiple=True, help="Alertmanager base URL (repeatable).")
 @click.option("--apprise", multiple=True, help="apprise URL: slack://, mailto://... (repeatable).")
+@click.option(
+    "--remediate",
+    is_flag=True,
+    default=None,
+    help="Act on overload and imbalance alerts through the stats socket (dry-run: print).",
+)
+@click.option("--apply", is_flag=True, default=None, help="With --remediate: send the commands.")
+@click.option("--probe", is_flag=True, default=None, help="Probe every server of --lb-config.")
+@click.option("--probe-path", help="HTTP path to probe in pools without an HTTP check.")
+@click.option(
+    "--allow-remote", is_flag=True, default=None, help="Also probe servers not on loopback."
+)
 def watch_command(
     settings_path: Path | None,
     haproxy_stats: str | None,
@@ -131,6 +224,11 @@ def watch_command(
     webhook: tuple[str, ...],
     alertmanager: tuple[str, ...],
     apprise: tuple[str, ...],
+    remediate: bool | None,
+    apply: bool | None,
+    probe: bool | None,
+    probe_path: str | None,
+    allow_remote: bool | None,
 ) -> None:
     """Watch live balancer statistics against the config's promise, and alert.
 
@@ -141,7 +239,7 @@ def watch_command(
     from lbguard.settings import load_settings
 
     settings, _ = load_settings(settings_path)
-    ws = settings.watch
+    ws = _with_flags(settings.watch, remediate, apply, probe, probe_path, allow_remote)
     sources = list(ws.sources)
     if haproxy_stats or nginx_log:
         try:
@@ -165,6 +263,26 @@ def watch_command(
             "nothing to watch: pass --haproxy-stats or --nginx-log, or add [[watch.sources]] "
             "to lbguard.toml"
         )
+    sockets = [_remediation_socket(s) for s in sources] if ws.remediate.enabled else []
+    if sockets and once:
+        raise LbguardError(
+            "--remediate needs the daemon: it undoes each action when its alert resolves, "
+            "which --once never sees"
+        )
+    names = [s.name or socket.gethostname() for s in sources]
+    if sockets and len(set(names)) < len(names):
+        # Each hook acts on the alerts of its balancer's name: two sources sharing one
+        # would each act on the other's alerts, on their own balancer.
+        raise LbguardError(
+            "--remediate needs a distinct 'name' for each [[watch.sources]] entry; "
+            f"{', '.join(sorted({n for n in names if names.count(n) > 1}))} is used twice"
+        )
+    if sockets and ws.remediate.apply:
+        from lbguard.watch.remediation import level_problem
+
+        for path in sockets:
+            if problem := level_problem(path, ws.timeout):
+                raise LbguardError(problem)
     watches = [_watch(s, ws, once=once) for s in sources]
     every = interval if interval is not None else ws.interval
     if once:
@@ -192,6 +310,26 @@ def watch_command(
     registry = CollectorRegistry()
     address = _metrics_address(metrics if metrics is not None else ws.metrics)
     daemon = Daemon(watches, every, store, receivers, registry)
+    if sockets:
+        from lbguard.watch.remediation import remediation
+
+        r = ws.remediate
+        for w, path in zip(watches, sockets, strict=True):
+            daemon.on_alert.append(
+                remediation(
+                    w.engine.balancer,
+                    path,
+                    apply=r.apply,
+                    publish=daemon.publish,
+                    trail=store,
+                    firing=w.engine.book.firing(),
+                    echo=daemon.log,
+                    max_fraction=r.max_fraction,
+                    panic_threshold=r.panic_threshold,
+                    weight_percent=r.weight_percent,
+                    timeout=ws.timeout,
+                )
+            )
     server = None
     if address is not None:
         from lbguard.watch.metrics import serve_metrics
@@ -207,6 +345,9 @@ def watch_command(
         f"watching {', '.join(w.collector.source for w in watches)} every {every:g} s; "
         f"{len(receivers)} receiver(s); store {store.display_url}"
     )
+    if sockets:
+        mode = "applying" if ws.remediate.apply else "dry-run, printing"
+        daemon.log(f"remediation on ({mode} runtime API commands)")
     try:
         asyncio.run(daemon.run())
     finally:

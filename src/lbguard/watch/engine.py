@@ -7,13 +7,13 @@ the benchmark and the tests drive the same code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from lbguard.model import Config, Dialect
 from lbguard.watch.alerts import Alert, AlertBook
 from lbguard.watch.collectors.configfile import ConfigFile
-from lbguard.watch.detect import PoolView, State, Thresholds, blind, evaluate
+from lbguard.watch.detect import Condition, PoolView, State, Thresholds, blind, evaluate
 from lbguard.watch.expected import Expectation, expect
 from lbguard.watch.snapshot import Snapshot, interval
 from lbguard.watch.thresholds import CONCENTRATION, KINDS
@@ -92,6 +92,9 @@ class Engine:
         # Drift compares live weights with the file; a source that reads weights from
         # the file itself (the nginx log) has none to compare.
         self.drift = drift
+        # More sources of conditions, asked after each evaluation (`watch --probe`'s
+        # overload verdicts); they go through the same alert book as detection's own.
+        self.signals: list[Callable[[], Iterable[Condition]]] = []
         self._designed_for: Config | None = None
         self._designed: dict[str, set[str]] = {}
 
@@ -120,7 +123,8 @@ class Engine:
         self.views = result.views
         if config is not self._designed_for:
             self._designed_for, self._designed = config, by_design(config)
-        conditions = [c for c in result.conditions if c.kind not in self._designed.get(c.pool, ())]
+        found = [*result.conditions, *(c for signal in self.signals for c in signal())]
+        conditions = [c for c in found if c.kind not in self._designed.get(c.pool, ())]
         return self.book.update(conditions, now)
 
     def failed(self, error: str, now: datetime) -> list[Alert]:

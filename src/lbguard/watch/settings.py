@@ -19,6 +19,18 @@ url = "http://127.0.0.1:9093"
 [watch.thresholds]
 concentration = 0.9
 min-volume = 100
+
+[watch.remediate]                 # act through the stats socket (docs/health.md)
+enabled = true
+apply = false                     # dry-run: print the commands
+max-fraction = 0.1
+panic-threshold = 0.5
+weight-percent = 50               # lower a server to this share of its config weight
+
+[watch.probe]                     # probe every server of the lb-config each poll
+enabled = true
+path = "/healthz"                 # HTTP check for pools that have none (nginx)
+timeout = 2
 ```
 
 Unknown keys are rejected by name, like every lbguard setting.
@@ -70,6 +82,29 @@ class ReceiverSettings(BaseModel):
         return self
 
 
+class RemediateSettings(BaseModel):
+    """`[watch.remediate]`: act on overload and imbalance alerts (docs/health.md)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    enabled: bool = False
+    apply: bool = Field(False, description="send the commands; otherwise print them (dry-run)")
+    max_fraction: float = Field(0.10, gt=0, le=1, alias="max-fraction")
+    panic_threshold: float = Field(0.5, gt=0, le=1, alias="panic-threshold")
+    weight_percent: int = Field(50, ge=1, le=100, alias="weight-percent")
+
+
+class ProbeSettings(BaseModel):
+    """`[watch.probe]`: probe every server of each source's lb-config every poll."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    enabled: bool = False
+    timeout: float = Field(2.0, gt=0, description="seconds each probe may take")
+    path: str | None = Field(None, description="HTTP path for pools without an HTTP check")
+    allow_remote: bool = Field(False, alias="allow-remote")
+
+
 class WatchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -81,6 +116,8 @@ class WatchSettings(BaseModel):
     sources: tuple[SourceSettings, ...] = ()
     receivers: tuple[ReceiverSettings, ...] = ()
     thresholds: dict[str, float] = Field(default_factory=dict)
+    remediate: RemediateSettings = Field(default_factory=RemediateSettings)  # type: ignore[arg-type]
+    probe: ProbeSettings = Field(default_factory=ProbeSettings)  # type: ignore[arg-type]
 
     @field_validator("hold")
     @classmethod
