@@ -16,7 +16,12 @@ from lbguard.watch.collectors.configfile import ConfigFile
 from lbguard.watch.daemon import Daemon, Watch
 from lbguard.watch.engine import Engine
 from lbguard.watch.receivers import Receiver
-from lbguard.watch.settings import ReceiverSettings, SourceSettings, WatchSettings
+from lbguard.watch.settings import (
+    ReceiverSettings,
+    SourceSettings,
+    WatchSettings,
+    watch_settings,
+)
 from lbguard.watch.thresholds import KINDS
 
 
@@ -140,8 +145,8 @@ def watch_command(
 
     from lbguard.settings import load_settings
 
-    settings, _ = load_settings(settings_path)
-    ws = settings.watch
+    settings, found = load_settings(settings_path)
+    ws = watch_settings(settings.watch, found)
     sources = list(ws.sources)
     if haproxy_stats or nginx_log:
         try:
