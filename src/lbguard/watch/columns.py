@@ -29,7 +29,7 @@ Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
 
 NONE = -1  # an empty numeric cell (HAProxy prints only non-negative digits)
-_COMMA, _NEWLINE, _ZERO = 44, 10, 48
+_COMMA, _NEWLINE, _ZERO, _HASH = 44, 10, 48, 35
 _MAX_DIGITS = 18  # still exact in int64
 _RESPONSE_CLASSES = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
 _NUMBERS = (
@@ -53,7 +53,7 @@ class StatColumns:
     stop: Ints
     pool_of: Ints  # per server row: index into `pools`
     names: list[str]
-    status: list[str]
+    flags: dict[str, Bools]  # up, serving, drain, drain_or_nolb, maint: see `_status_flags`
     numbers: dict[str, Ints]
     responses: Ints
     backup: Bools
@@ -61,6 +61,7 @@ class StatColumns:
     algorithm: tuple[str | None, ...]
     _text: str
     _check_spans: tuple[Ints, Ints]
+    _status_spans: tuple[Ints, Ints]
 
     def __len__(self) -> int:
         return len(self.names)
@@ -69,11 +70,8 @@ class StatColumns:
         """The pool at `index` as the row reader would have built it."""
         lo, hi = int(self.start[index]), int(self.stop[index])
         n = {k: v[lo:hi].tolist() for k, v in self.numbers.items()}
-        starts, ends = self._check_spans
-        text = self._text
-        checks = [
-            text[a:b] for a, b in zip(starts[lo:hi].tolist(), ends[lo:hi].tolist(), strict=True)
-        ]
+        checks = _slices(self._text, self._check_spans[0][lo:hi], self._check_spans[1][lo:hi])
+        status = _slices(self._text, self._status_spans[0][lo:hi], self._status_spans[1][lo:hi])
 
         def opt(x: int) -> int | None:
             return None if x == NONE else x
@@ -84,7 +82,7 @@ class StatColumns:
         servers = tuple(
             _new_server(
                 self.names[lo + i],
-                self.status[lo + i],
+                status[i],
                 max(n["weight"][i], 0),
                 opt(n["uweight"][i]),
                 bool(self.backup[lo + i]),
@@ -144,19 +142,56 @@ def _digits(buf: npt.NDArray[np.uint8], start: Ints, end: Ints) -> Ints | None:
     """Each span of `buf` read as a non-negative integer (`NONE` if empty); None if not digits."""
     length = end - start
     width = int(length.max()) if len(length) else 0
-    if width == 0:
-        return np.full(len(start), NONE, dtype=np.int64)
     if width > _MAX_DIGITS:
         return None
-    offsets = np.arange(width)
-    inside = offsets < length[:, None]
-    where = np.minimum(start[:, None] + offsets, len(buf) - 1)
-    digits = buf[where].astype(np.int64) - _ZERO
-    if ((digits < 0) | (digits > 9))[inside].any():
+    values = np.zeros(len(start), dtype=np.int64)
+    bad = np.zeros(len(start), dtype=bool)
+    for k in range(width):  # Horner, one digit position of every cell at a time
+        digit = buf[start + k] - np.uint8(_ZERO)  # past a span's end: any byte, unused
+        inside = k < length
+        bad |= inside & (digit > 9)
+        values = np.where(inside, values * 10 + digit, values)
+    if bad.any():
         return None
-    power = length[:, None] - 1 - offsets
-    values = np.where(inside, digits * 10 ** np.maximum(power, 0), 0).sum(axis=1)
-    return np.where(length == 0, NONE, values)
+    values[length == 0] = NONE
+    return values
+
+
+def _slices(text: str, start: Ints, end: Ints) -> list[str]:
+    return list(map(text.__getitem__, map(slice, start.tolist(), end.tolist())))
+
+
+def _bytes(buf: npt.NDArray[np.uint8], start: Ints, end: Ints, width: int) -> npt.NDArray[np.uint8]:
+    """The first `width` bytes of each span, zero past its end."""
+    offsets = np.arange(width)
+    out: npt.NDArray[np.uint8] = buf[start[:, None] + offsets]
+    out[offsets >= (end - start)[:, None]] = 0
+    return out
+
+
+def _status_flags(buf: npt.NDArray[np.uint8], start: Ints, end: Ints) -> dict[str, Bools]:
+    """`lbguard.watch.snapshot`'s status tests, on the bytes of each status cell."""
+    cells = _bytes(buf, start, end, 8)
+    length = end - start
+
+    def starts(word: bytes) -> Bools:
+        head = cells[:, : len(word)] == np.frombuffer(word, dtype=np.uint8)
+        out: Bools = (length >= len(word)) & head.all(axis=1)
+        return out
+
+    def equals(word: bytes) -> Bools:
+        out: Bools = starts(word) & (length == len(word))
+        return out
+
+    drain, up_like, serving = equals(b"DRAIN"), starts(b"UP"), starts(b"no check")
+    serving = up_like | serving
+    return {
+        "up": serving | starts(b"NOLB") | drain,
+        "serving": serving,
+        "drain": drain,
+        "drain_or_nolb": drain | equals(b"NOLB"),
+        "maint": starts(b"MAINT"),
+    }
 
 
 def read_columns(text: str) -> StatColumns | None:
@@ -164,9 +199,10 @@ def read_columns(text: str) -> StatColumns | None:
     if not text.startswith("# ") or not text.isascii() or "\r" in text or '"' in text:
         return None
     raw = text.encode("ascii")
-    buf = np.frombuffer(raw, dtype=np.uint8)
+    # Padded so that a span's last digits can be read a few bytes past the text's end.
+    buf = np.frombuffer(raw + bytes(_MAX_DIGITS), dtype=np.uint8)
     newlines = np.flatnonzero(buf == _NEWLINE)
-    if len(newlines) == 0 or len(newlines) != raw.count(b"\n"):
+    if len(newlines) == 0:
         return None
     header = text[2 : int(newlines[0])].split(",")
     col = {name: i for i, name in enumerate(header) if name}
@@ -174,11 +210,10 @@ def read_columns(text: str) -> StatColumns | None:
         return None  # the row reader names the missing column
     ends = np.append(newlines, len(raw))
     starts = np.append(0, newlines + 1)
-    lengths = ends - starts
-    data = np.flatnonzero(lengths > 0)[1:]
-    if len(data) == 0 or raw.count(b"#") != 1:
-        return None
+    data = np.flatnonzero(ends > starts)[1:]
     starts, ends = starts[data], ends[data]
+    if len(data) == 0 or (buf[starts] == _HASH).any():
+        return None
     commas = np.flatnonzero(buf == _COMMA)
     per_row = len(header) - 1
     rows = len(starts)
@@ -188,84 +223,105 @@ def read_columns(text: str) -> StatColumns | None:
     grid = commas.reshape(rows, per_row)
     if (grid[:, 0] < starts).any() or (grid[:, -1] >= ends).any():
         return None
+    texts = ("pxname", "svname", "status", "type", "algo", "check_status")
+    wanted: list[str] = [n for n in texts if n in col]
+    wanted += [n for n in (*_NUMBERS, *_RESPONSE_CLASSES) if n in col]
+    index = np.array([col[n] for n in wanted], dtype=np.int64)
+    # Field i runs from just after comma i-1 (the line start for i = 0) to comma i (the
+    # line end for the last field): one gather for every wanted column.
+    firsts = grid[:, np.maximum(index - 1, 0)] + 1
+    lasts = grid[:, np.minimum(index, per_row - 1)]
+    firsts[:, index == 0] = starts[:, None]
+    lasts[:, index == per_row] = ends[:, None]
+    at = {n: k for k, n in enumerate(wanted)}
 
-    def span(name: str) -> tuple[Ints, Ints]:
-        i = col.get(name)
-        if i is None:
-            return ends, ends
-        first = starts if i == 0 else grid[:, i - 1] + 1
-        return first, (grid[:, i] if i < per_row else ends)
+    def span(name: str, rows_: Ints) -> tuple[Ints, Ints]:
+        k = at.get(name)
+        if k is None:
+            return ends[rows_], ends[rows_]
+        return firsts[rows_, k], lasts[rows_, k]
 
-    def strings(name: str, rows_: Ints | slice = slice(None)) -> list[str]:
-        a, b = span(name)
-        return [text[x:y] for x, y in zip(a[rows_].tolist(), b[rows_].tolist(), strict=True)]
-
-    px, sv = strings("pxname"), strings("svname")
-    kind = _digits(buf, *span("type")) if "type" in col else np.full(rows, NONE, dtype=np.int64)
+    every = np.arange(rows)
+    a, b = span("type", every)
+    if ((b - a) > 1).any():
+        return None  # a type the row reader keeps as text ("02")
+    kind = _digits(buf, a, b)
     if kind is None:
         return None
-    is_backend_name = np.fromiter((s == "BACKEND" for s in sv), bool, rows)
-    other_name = is_backend_name | np.fromiter((s == "FRONTEND" for s in sv), bool, rows)
-    backend = (kind == 1) | ((kind == NONE) & is_backend_name)
-    server = ~backend & ((kind == 2) | (kind == NONE)) & ~other_name
-    # A cell the row reader keeps as text ("02" as type) would read differently here.
-    type_len = span("type")[1] - span("type")[0]
-    if (type_len > 1).any():
-        return None
+    untyped = np.flatnonzero(kind == NONE)
+    sv_untyped = _slices(text, *span("svname", untyped))
+    is_backend = np.zeros(rows, dtype=bool)
+    is_other = np.zeros(rows, dtype=bool)
+    is_backend[untyped] = [s == "BACKEND" for s in sv_untyped]
+    is_other[untyped] = [s in ("BACKEND", "FRONTEND") for s in sv_untyped]
+    backend = (kind == 1) | is_backend
+    server = (kind == 2) | ((kind == NONE) & ~is_other)
     rows_s = np.flatnonzero(server)
-    backends: dict[str, tuple[str, str | None]] = {}
+    names = _slices(text, *span("svname", rows_s))
+    if (kind == 2).any() and {"FRONTEND", "BACKEND"} & set(names):
+        return None  # a server row named like a summary row: the row reader skips it
     b_index = np.flatnonzero(backend)
-    status_b = strings("status", b_index)
-    algo_b = strings("algo", b_index)
-    for j, r in enumerate(b_index.tolist()):
-        backends[px[r]] = (status_b[j], algo_b[j] or None)
-    names = [sv[r] for r in rows_s.tolist()]
-    pool_names = [px[r] for r in rows_s.tolist()]
-    ids: dict[str, int] = {}
-    pool_of = np.fromiter((ids.setdefault(p, len(ids)) for p in pool_names), np.int64, len(names))
-    if len(pool_of) and not np.isin(np.diff(pool_of), (0, 1)).all():
-        return None  # a pool's servers not next to each other: the row reader merges them
+    backends: dict[str, tuple[str, str | None]] = {}
+    for pool, status, algo in zip(
+        _slices(text, *span("pxname", b_index)),
+        _slices(text, *span("status", b_index)),
+        _slices(text, *span("algo", b_index)),
+        strict=True,
+    ):
+        backends[pool] = (status, algo or None)
+    # A pool's servers are consecutive rows; a pool seen again later is not (the row
+    # reader would merge it), and goes to the row reader.
+    n = len(names)
+    pa, pb = span("pxname", rows_s)
+    plen = pb - pa
+    pool_bytes = _bytes(buf, pa, pb, int(plen.max()) if n else 0)
+    same = (plen[1:] == plen[:-1]) & (pool_bytes[1:] == pool_bytes[:-1]).all(axis=1)
+    firsts_s = (
+        np.append(0, np.flatnonzero(~same) + 1).astype(np.int64) if n else np.zeros(0, np.int64)
+    )
+    seen = _slices(text, pa[firsts_s], pb[firsts_s])
+    if len(set(seen)) != len(seen):
+        return None
     numbers: dict[str, Ints] = {}
     for name in _NUMBERS:
-        a, b = span(name)
-        values = _digits(buf, a[rows_s], b[rows_s])
+        values = _digits(buf, *span(name, rows_s))
         if values is None:
             return None
         numbers[name] = values
-    responses = np.zeros(len(rows_s), dtype=np.int64)
+    responses = np.zeros(n, dtype=np.int64)
     for name in _RESPONSE_CLASSES:
-        a, b = span(name)
-        values = _digits(buf, a[rows_s], b[rows_s])
+        values = _digits(buf, *span(name, rows_s))
         if values is None:
             return None
         responses += np.maximum(values, 0)
     for flag in ("bck", "act"):
-        a, b = span(flag)
-        if ((b - a)[rows_s] > 1).any():
+        a, b = span(flag, rows_s)
+        if ((b - a) > 1).any():
             return None
     backup = (numbers["bck"] == 1) & (numbers["act"] != 1)
-    order = list(backends) + [p for p in ids if p not in backends]
-    counts = np.bincount(pool_of, minlength=len(ids)) if len(ids) else np.zeros(0, np.int64)
-    firsts = np.concatenate(([0], np.cumsum(counts)))
-    start = np.array([firsts[ids[p]] if p in ids else 0 for p in order], dtype=np.int64)
-    stop = np.array([firsts[ids[p] + 1] if p in ids else 0 for p in order], dtype=np.int64)
-    index = {p: i for i, p in enumerate(order)}
-    remap = np.array([index[p] for p in ids], dtype=np.int64)
-    check = span("check_status")
+    order = list(backends) + [p for p in seen if p not in backends]
+    where = {p: i for i, p in enumerate(order)}
+    segment_stops = np.append(firsts_s[1:], n).astype(np.int64)
+    start = np.zeros(len(order), dtype=np.int64)
+    stop = np.zeros(len(order), dtype=np.int64)
+    seg_pool = np.array([where[p] for p in seen], dtype=np.int64)
+    start[seg_pool], stop[seg_pool] = firsts_s, segment_stops
+    pool_of = np.repeat(seg_pool, segment_stops - firsts_s)
     return StatColumns(
         tuple(order),
         start,
         stop,
-        remap[pool_of] if len(pool_of) else pool_of,
+        pool_of,
         names,
-        strings("status", rows_s),
+        _status_flags(buf, *span("status", rows_s)),
         numbers,
         responses,
         backup,
         tuple(backends.get(p, ("", None))[0] for p in order),
         tuple(backends.get(p, ("", None))[1] for p in order),
         text,
-        (check[0][rows_s], check[1][rows_s]),
+        span("check_status", rows_s),
+        span("status", rows_s),
     )
 
 

@@ -30,7 +30,7 @@ from lbguard.watch.detect import Condition, PoolState, PoolView, State, WindowEn
 from lbguard.watch.expected import CONCURRENCY, HASH, WEIGHTS, Expectation, expect, mode_for
 from lbguard.watch.expected import NONE as NO_SHARE
 from lbguard.watch.sequential import Baseline
-from lbguard.watch.snapshot import PoolInterval, ServerDelta, Snapshot, is_up, takes_new_traffic
+from lbguard.watch.snapshot import PoolInterval, ServerDelta, Snapshot
 from lbguard.watch.thresholds import Thresholds
 
 _MODES = (WEIGHTS, CONCURRENCY, NO_SHARE, HASH)
@@ -229,27 +229,6 @@ class Segments:
         return out
 
 
-def _per_status(status: list[str]) -> tuple[Bools, Bools, Bools, Bools, Bools]:
-    """up, serving, DRAIN, DRAIN or NOLB, MAINT*: judged once per distinct status word."""
-    words = {s: k for k, s in enumerate(dict.fromkeys(status))}
-    code = np.fromiter(map(words.__getitem__, status), np.int64, len(status))
-    table = np.array(
-        [
-            (
-                is_up(w),
-                takes_new_traffic(w),
-                w == "DRAIN",
-                w in ("DRAIN", "NOLB"),
-                w.startswith("MAINT"),
-            )
-            for w in words
-        ],
-        dtype=bool,
-    ).reshape(len(words), 5)
-    up, serving, drain, drain_nolb, maint = (table[code, k] for k in range(5))
-    return up, serving, drain, drain_nolb, maint
-
-
 def _skew_logs(p: Floats, skew: float) -> tuple[Floats, Floats]:
     """ln(q/p) and ln(scale) of `skewed_alternative`, with `math.log` once per distinct share."""
     values, inverse = np.unique(p, return_inverse=True)
@@ -304,7 +283,9 @@ def evaluate_fleet(
         for p, a in zip(c.pools, c.algorithm, strict=True)
     ]
     mode = np.array([_MODES.index(mode_for(a)) for a in algorithms], dtype=np.int64)
-    up, serving, drain, drain_nolb, maint = _per_status(c.status)
+    flags = c.flags
+    up, serving, drain = flags["up"], flags["serving"], flags["drain"]
+    drain_nolb, maint = flags["drain_or_nolb"], flags["maint"]
     weight = c.value("weight")
     uweight = c.numbers["uweight"]
     sample_w = np.where(uweight != NONE, uweight, weight).astype(np.float64)
