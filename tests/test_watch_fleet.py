@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +26,7 @@ from lbguard.watch.columns import ColumnPools, read_columns
 from lbguard.watch.detect import Thresholds
 from lbguard.watch.engine import Engine
 from lbguard.watch.render import as_json
+from watch_e2e import Load, running_haproxy
 
 # Not HAProxy's order, and with a column it does not have: the reader goes by name.
 HEADER = [
@@ -277,3 +280,32 @@ def test_what_columns_cannot_read_exactly_goes_to_the_row_reader() -> None:
     for odd in (quoted, negative, ragged, text.replace("\n", "\r\n")):
         assert read_columns(odd) is None
         assert dict(parse_stat_csv(odd, at=1.0).pools) == parse_stat_rows(odd, at=1.0).pools
+
+
+@pytest.mark.native
+def test_real_haproxy_show_stat_is_read_in_columns_and_judged_alike(
+    haproxy_bin: str, tmp_path: Path
+) -> None:
+    """What haproxy 2.6 really prints takes the column path, and both paths agree on it."""
+    with running_haproxy(haproxy_bin, tmp_path) as box, Load(box.port, rate=150, max_seconds=30):
+        engines = {
+            v: Engine("lb", "real", config=ConfigFile(str(box.cfg)), vectorised=v)
+            for v in (True, False)
+        }
+        fired: dict[bool, list[dict[str, object]]] = {True: [], False: []}
+        deadline = time.monotonic() + 20
+        for i in range(12):
+            if i == 6:
+                box.command("set server app/web-02 state drain")
+            text = box.command("show stat")
+            assert read_columns(text) is not None, text[:200]
+            at = NOW + timedelta(seconds=i)
+            for vectorised, engine in engines.items():
+                parse = parse_stat_csv if vectorised else parse_stat_rows
+                alerts = engine.observe(parse(text, at=float(i)), at)
+                fired[vectorised] += [a.as_dict() for a in alerts]
+            assert engines[True].in_arrays and _views(engines[True]) == _views(engines[False])
+            assert time.monotonic() < deadline, "12 polls took more than 20 s"
+            time.sleep(0.25)
+    assert fired[True] == fired[False]
+    assert any(a["kind"] == "weight-drift" and a["server"] == "web-02" for a in fired[True])
