@@ -69,40 +69,42 @@ class StatColumns:
     def sample(self, index: int) -> PoolSample:
         """The pool at `index` as the row reader would have built it."""
         lo, hi = int(self.start[index]), int(self.stop[index])
-        n = {k: v[lo:hi].tolist() for k, v in self.numbers.items()}
-        checks = _slices(self._text, self._check_spans[0][lo:hi], self._check_spans[1][lo:hi])
-        status = _slices(self._text, self._status_spans[0][lo:hi], self._status_spans[1][lo:hi])
+        nums = self.numbers
 
-        def opt(x: int) -> int | None:
-            return None if x == NONE else x
+        def count(name: str) -> list[int]:  # an empty counter cell reads as 0
+            return np.maximum(nums[name][lo:hi], 0).tolist()  # type: ignore[no-any-return]
 
-        def optf(x: int) -> float | None:
-            return None if x == NONE else float(x)
+        def optional(name: str, kind: type = int) -> list[Any]:  # empty reads as None
+            values = nums[name][lo:hi]
+            out = values.astype(np.float64 if kind is float else np.int64).tolist()
+            if (values == NONE).any():
+                out = [None if v == NONE else out[k] for k, v in enumerate(values.tolist())]
+            return out  # type: ignore[no-any-return]
 
         servers = tuple(
-            _new_server(
-                self.names[lo + i],
-                status[i],
-                max(n["weight"][i], 0),
-                opt(n["uweight"][i]),
-                bool(self.backup[lo + i]),
-                max(n["lbtot"][i], 0),
-                max(n["stot"][i], 0),
-                max(n["scur"][i], 0),
-                opt(n["slim"][i]),
-                max(n["qcur"][i], 0),
-                max(n["rate"][i], 0),
-                optf(n["qtime"][i]),
-                optf(n["rtime"][i]),
-                optf(n["ttime"][i]),
-                max(n["hrsp_5xx"][i], 0),
-                int(self.responses[lo + i]),
-                max(n["chkfail"][i], 0),
-                opt(n["lastchg"][i]),
-                checks[i],
-                opt(n["throttle"][i]),
+            map(
+                _new_server,
+                self.names[lo:hi],
+                _slices(self._text, self._status_spans[0][lo:hi], self._status_spans[1][lo:hi]),
+                count("weight"),
+                optional("uweight"),
+                self.backup[lo:hi].tolist(),
+                count("lbtot"),
+                count("stot"),
+                count("scur"),
+                optional("slim"),
+                count("qcur"),
+                count("rate"),
+                optional("qtime", float),
+                optional("rtime", float),
+                optional("ttime", float),
+                count("hrsp_5xx"),
+                self.responses[lo:hi].tolist(),
+                count("chkfail"),
+                optional("lastchg"),
+                _slices(self._text, self._check_spans[0][lo:hi], self._check_spans[1][lo:hi]),
+                optional("throttle"),
             )
-            for i in range(hi - lo)
         )
         return PoolSample(
             self.pools[index], servers, self.pool_status[index], self.algorithm[index]

@@ -26,7 +26,15 @@ import numpy as np
 
 from lbguard.model import Config, Dialect, Pool
 from lbguard.watch.columns import NONE, Bools, Floats, Ints, StatColumns
-from lbguard.watch.detect import Condition, PoolState, PoolView, State, WindowEntry, evaluate_pool
+from lbguard.watch.detect import (
+    Condition,
+    PoolState,
+    PoolView,
+    State,
+    WindowEntry,
+    evaluate_pool,
+    runtime_drift,
+)
 from lbguard.watch.expected import CONCURRENCY, HASH, WEIGHTS, Expectation, expect, mode_for
 from lbguard.watch.expected import NONE as NO_SHARE
 from lbguard.watch.sequential import Baseline
@@ -309,13 +317,15 @@ def evaluate_fleet(
     suspect = (mode == _MODES.index(HASH)) | (n_active == 0) | (c.stop == c.start)
     suspect |= seg.any(ramping) | ~seg.any(up)
 
+    drifted = np.zeros(seg.count, dtype=bool)
     if cfg is not None and drift:
         live = np.where(uweight != NONE, uweight, weight)
         dw, off = cfg.drift_weight, cfg.disabled
         drifting = cfg.drift_known & (
             (drain & (dw > 0)) | (maint & ~off) | ((live != dw) & ~(off & maint))
         )
-        suspect |= seg.any(drifting)
+        # Drift alone (an agent that sets weights everywhere) needs no other detector.
+        drifted = seg.any(drifting)
 
     # recent(): the newest entries of each pool, just enough to pass the volume gate.
     depth = len(window)
@@ -401,7 +411,7 @@ def evaluate_fleet(
     new = FleetState(c, cusum, window, queued, rt_mean, rt_dev, rt_samples)
     conditions: list[Condition] = []
     views: dict[str, PoolView] = {}
-    for i in np.flatnonzero(suspect).tolist():
+    for i in np.flatnonzero(suspect | drifted).tolist():
         name = c.pools[i]
         lo, hi = int(c.start[i]), int(c.stop[i])
         sample = after.pools[name]
@@ -422,6 +432,9 @@ def evaluate_fleet(
         )
         model = models.get(name)
         weights = {s.name: (s.weight, s.disabled) for s in model.servers} if model and drift else {}
+        if not suspect[i]:
+            conditions.extend(runtime_drift(name, pi, weights))
+            continue
         old = pool_state(fs, i)
         ps, found, view = evaluate_pool(old, pi, expect(sample, model, dialect), weights, t)
         conditions.extend(found)
