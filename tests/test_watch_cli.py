@@ -48,6 +48,21 @@ def test_unknown_watch_settings_are_rejected_by_name(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "unknown threshold 'concentraton'" in proc.stderr
 
 
+def test_other_commands_do_not_load_watch_settings(tmp_path: Path) -> None:
+    """`check` keeps [watch] raw: no lbguard.watch import, no pydantic models built for it."""
+    (tmp_path / "lbguard.toml").write_text("[watch]\ninterval = 3\n")
+    probe = (
+        "import sys; from lbguard.settings import load_settings; s, _ = load_settings(); "
+        "print(s.watch, any(m.startswith('lbguard.watch') for m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.split() == ["{'interval':", "3}", "False"], proc.stderr
+    cfg = Path(__file__).parent.parent / "examples" / "incident" / "haproxy.fixed.cfg"
+    assert lbguard("check", str(cfg), "--no-native", cwd=tmp_path).returncode == 0
+
+
 @pytest.mark.native
 def test_once_json_and_table_against_the_real_haproxy(haproxy_bin: str, tmp_path: Path) -> None:
     with running_haproxy(haproxy_bin, tmp_path) as box, Load(box.port, rate=150, max_seconds=40):

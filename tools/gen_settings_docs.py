@@ -19,6 +19,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from lbguard.settings import Settings
+from lbguard.watch.settings import WatchSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "operating" / "configuration.md"
@@ -100,6 +101,11 @@ def _nested(annotation: Any, key: str) -> tuple[type[BaseModel], str] | None:
     return None
 
 
+# Tables kept raw in Settings so that only their own command pays for validating them;
+# documented from the model that command validates them with.
+RAW_TABLES: dict[str, type[BaseModel]] = {"watch": WatchSettings}
+
+
 def _key(name: str, field: FieldInfo) -> str:
     return field.alias or name.replace("_", "-")
 
@@ -115,11 +121,15 @@ def render_model(model: type[BaseModel], table: str) -> list[str]:
     for name, field in model.model_fields.items():
         key = _key(name, field)
         sub = _nested(field.annotation, f"{table}.{key}" if table else key)
+        raw = RAW_TABLES.get(key) if not table and sub is None else None
+        if raw is not None:
+            sub = (raw, key)
         if sub is not None:
             subtables.append(sub)
         meaning = (field.description or "").replace("|", "\\|").replace("\n", " ")
         lines.append(
-            f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {meaning} |"
+            f"| `{key}` | {'table' if raw else _type_name(field.annotation)} | "
+            f"{'see its table' if raw else _default(field)} | {meaning} |"
         )
     for sub, path in subtables:
         lines += render_model(sub, path)

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lbguard.errors import SettingsError
 from lbguard.findings import Severity
 from lbguard.rules import RULES, rule_by_key
-from lbguard.watch.settings import WatchSettings
 
 
 class CriticalFile(BaseModel):
@@ -66,9 +65,10 @@ class Settings(BaseModel):
     rules: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-rule options and 'severity', keyed by code or name"
     )
-    watch: WatchSettings = Field(
-        default_factory=lambda: WatchSettings.model_validate({}),
-        description="lbguard watch: sources, receivers, thresholds",
+    # Kept raw: only `lbguard watch` validates it (lbguard.watch.settings.watch_settings),
+    # so building its models costs the other commands nothing at start-up.
+    watch: dict[str, Any] = Field(
+        default_factory=dict, description="lbguard watch: sources, receivers, thresholds"
     )
     audit: AuditSettings = Field(
         default_factory=lambda: AuditSettings.model_validate({}), description="lbguard audit"
@@ -142,9 +142,9 @@ class Settings(BaseModel):
         return opts, severity
 
 
-def _format_error(path: Path, exc: ValidationError) -> str:
+def format_error(path: Path, exc: ValidationError, table: tuple[str, ...] = ()) -> str:
     err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
+    where = ".".join(str(p) for p in (*table, *err["loc"]))
     if err["type"] == "extra_forbidden":
         return f"{path}: unknown key '{where}' in lbguard settings"
     msg = err["msg"].removeprefix("Value error, ")
@@ -172,7 +172,7 @@ def load_settings(
     try:
         return Settings.model_validate(data), path
     except ValidationError as exc:
-        raise SettingsError(_format_error(path, exc)) from None
+        raise SettingsError(format_error(path, exc)) from None
 
 
 def find_settings(start: Path) -> Path | None:

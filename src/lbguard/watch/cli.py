@@ -18,7 +18,12 @@ from lbguard.watch.collectors.configfile import ConfigFile
 from lbguard.watch.daemon import Daemon, Watch
 from lbguard.watch.engine import Engine
 from lbguard.watch.receivers import Receiver
-from lbguard.watch.settings import ReceiverSettings, SourceSettings, WatchSettings
+from lbguard.watch.settings import (
+    ReceiverSettings,
+    SourceSettings,
+    WatchSettings,
+    watch_settings,
+)
 from lbguard.watch.thresholds import KINDS
 
 if TYPE_CHECKING:
@@ -238,8 +243,10 @@ def watch_command(
 
     from lbguard.settings import load_settings
 
-    settings, _ = load_settings(settings_path)
-    ws = _with_flags(settings.watch, remediate, apply, probe, probe_path, allow_remote)
+    settings, found = load_settings(settings_path)
+    ws = _with_flags(
+        watch_settings(settings.watch, found), remediate, apply, probe, probe_path, allow_remote
+    )
     sources = list(ws.sources)
     if haproxy_stats or nginx_log:
         try:

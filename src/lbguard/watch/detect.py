@@ -181,7 +181,7 @@ def evaluate_pool(
     samples = {d.name: d.sample for d in pi.servers}
 
     found.extend(_health(pool, pi, exp))
-    found.extend(_drift(pool, pi, config))
+    found.extend(runtime_drift(pool, pi, config))
 
     counts, seconds = recent(window, t.min_volume)
     total = sum(counts.values())
@@ -245,7 +245,10 @@ def _health(pool: str, pi: PoolInterval, exp: Expectation) -> list[Condition]:
     return []
 
 
-def _drift(pool: str, pi: PoolInterval, config: Mapping[str, tuple[int, bool]]) -> list[Condition]:
+def runtime_drift(
+    pool: str, pi: PoolInterval, config: Mapping[str, tuple[int, bool]]
+) -> list[Condition]:
+    """Servers whose live state or weight is not what the file says (name -> weight, disabled)."""
     out = []
     for d in pi.servers:
         s = d.sample

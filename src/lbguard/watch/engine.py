@@ -13,8 +13,19 @@ from datetime import datetime
 from lbguard.model import Config, Dialect
 from lbguard.watch.alerts import Alert, AlertBook
 from lbguard.watch.collectors.configfile import ConfigFile
+from lbguard.watch.columns import StatColumns, columns_of
 from lbguard.watch.detect import Condition, PoolView, State, Thresholds, blind, evaluate
 from lbguard.watch.expected import Expectation, expect
+from lbguard.watch.fleet import (
+    ConfigArrays,
+    FleetState,
+    config_arrays,
+    evaluate_fleet,
+    from_state,
+    same_layout,
+    to_state,
+    usable,
+)
 from lbguard.watch.snapshot import Snapshot, interval
 from lbguard.watch.thresholds import CONCENTRATION, KINDS
 
@@ -78,15 +89,28 @@ class Engine:
         hold: Mapping[str, int] | None = None,
         resolve_after: int = 3,
         drift: bool = True,
+        vectorised: bool = True,
     ) -> None:
         self.balancer = balancer
         self.source = source
         self.config = config
         self.thresholds = thresholds or Thresholds()
         self.book = AlertBook(balancer, hold=hold, resolve_after=resolve_after)
-        self.state = State()
+        self._state = State()
         self.last: Snapshot | None = None
-        self.views: dict[str, PoolView] = {}
+        self._views: dict[str, PoolView] | None = {}
+        self._lazy_views: Callable[[], dict[str, PoolView]] | None = None
+        # Large HAProxy fleets are judged in arrays (lbguard.watch.fleet); `vectorised`
+        # False keeps the per-server code only, as the equivalence tests compare.
+        self.vectorised = vectorised
+        self._fleet: FleetState | None = None
+        self._config_arrays: tuple[Config | None, StatColumns | None, ConfigArrays | None] = (
+            None,
+            None,
+            None,
+        )
+        self.exact_pools = 0  # pools the last evaluation judged one server at a time
+        self.in_arrays = False  # whether the last evaluation was judged in arrays
         self.failures = 0
         self.last_error = ""
         # Drift compares live weights with the file; a source that reads weights from
@@ -106,26 +130,76 @@ class Engine:
             for name, sample in snapshot.pools.items()
         }
 
+    @property
+    def state(self) -> State:
+        """The detectors' state, per pool (built from the arrays when those hold it)."""
+        if self._fleet is not None:
+            self._state, self._fleet = to_state(self._fleet), None
+        return self._state
+
+    @state.setter
+    def state(self, value: State) -> None:
+        self._state, self._fleet = value, None
+
+    @property
+    def views(self) -> dict[str, PoolView]:
+        """What the last evaluation learnt per pool (built on first use after a fast one)."""
+        if self._views is None:
+            assert self._lazy_views is not None
+            self._views, self._lazy_views = self._lazy_views(), None
+        return self._views
+
     def observe(self, snapshot: Snapshot, now: datetime) -> list[Alert]:
         """Evaluate the increments since the previous snapshot; return alert transitions."""
         config = self.config.current()[0] if self.config is not None else None
         before = self.last if self.last is not None else snapshot
         self.last = snapshot
         self.failures = 0
-        result = evaluate(
-            self.state,
-            interval(before, snapshot),
-            self.expectations(snapshot, config),
-            config_weights(config) if self.drift else None,
-            self.thresholds,
-        )
-        self.state = result.state
-        self.views = result.views
+        found = self._observe_fleet(before, snapshot, config)
+        if found is None:
+            result = evaluate(
+                self.state,
+                interval(before, snapshot),
+                self.expectations(snapshot, config),
+                config_weights(config) if self.drift else None,
+                self.thresholds,
+            )
+            self.state = result.state
+            self._views, self._lazy_views = result.views, None
+            self.exact_pools, self.in_arrays = len(result.views), False
+            found = result.conditions
         if config is not self._designed_for:
             self._designed_for, self._designed = config, by_design(config)
-        found = [*result.conditions, *(c for signal in self.signals for c in signal())]
+        found = [*found, *(c for signal in self.signals for c in signal())]
         conditions = [c for c in found if c.kind not in self._designed.get(c.pool, ())]
         return self.book.update(conditions, now)
+
+    def _observe_fleet(
+        self, before: Snapshot, after: Snapshot, config: Config | None
+    ) -> list[Condition] | None:
+        """The conditions judged in arrays, or None when only the per-server code can judge."""
+        now, then = columns_of(after.pools), columns_of(before.pools)
+        if not self.vectorised or now is None or then is None or not usable(self.thresholds):
+            return None
+        if not same_layout(now, then):
+            return None
+        fleet = self._fleet
+        if fleet is None or not same_layout(fleet.layout, now):
+            fleet = from_state(self.state, now)
+            if fleet is None:
+                return None
+        cfg = None
+        if config is not None:
+            known, layout, cfg = self._config_arrays
+            if known is not config or layout is None or not same_layout(layout, now):
+                cfg = config_arrays(now, {p.name: p for p in config.pools})
+            self._config_arrays = (config, now, cfg)
+        out = evaluate_fleet(
+            fleet, then, after, now, after.at - before.at, config, cfg, self.drift, self.thresholds
+        )
+        self._fleet, self._views, self._lazy_views = out.state, None, out.views
+        self.exact_pools, self.in_arrays = out.exact, True
+        return out.conditions
 
     def failed(self, error: str, now: datetime) -> list[Alert]:
         """A poll failed: count it towards the blind alert; judge nothing else on no data."""

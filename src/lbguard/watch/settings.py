@@ -38,11 +38,14 @@ Unknown keys are rejected by name, like every lbguard setting.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lbguard.errors import SettingsError
 from lbguard.watch.thresholds import KINDS, Thresholds
 
 _THRESHOLDS = {f.name.replace("_", "-"): f for f in fields(Thresholds)}
@@ -145,3 +148,17 @@ class WatchSettings(BaseModel):
             f = _THRESHOLDS[key]
             values[f.name] = int(number) if f.type in (int, "int") else float(number)
         return Thresholds(**values)
+
+
+def watch_settings(table: Mapping[str, Any], path: Path | None) -> WatchSettings:
+    """The `[watch]` table validated, when `watch` runs; `SettingsError` naming a bad key.
+
+    `lbguard.settings` keeps the table raw so that other commands never build these
+    models; errors read as if the whole file had been validated at once.
+    """
+    from lbguard.settings import format_error
+
+    try:
+        return WatchSettings.model_validate(dict(table))
+    except ValidationError as exc:
+        raise SettingsError(format_error(path or Path("lbguard.toml"), exc, ("watch",))) from None

@@ -1,7 +1,7 @@
 """Alert kinds and the detection thresholds: small, so settings can validate without detection.
 
-`lbguard.settings` reads the `[watch]` table for every command; importing only this
-module (not the detectors) keeps `lbguard check` start-up fast.
+Only `lbguard watch` validates the `[watch]` table (`lbguard.watch.settings`); other
+commands keep it raw and never import this package.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from lbguard.haproxy_runtime import parse_endpoint
 from lbguard.model import positional_constructor
 from lbguard.redact import redact_url
 from lbguard.watch.collectors import CollectorError, fetch_text
+from lbguard.watch.columns import ColumnPools, read_columns
 from lbguard.watch.snapshot import PoolSample, ServerSample, Snapshot
 
 _BACKEND = "1"
@@ -24,7 +25,19 @@ _new_server = positional_constructor(ServerSample)
 
 
 def parse_stat_csv(text: str, at: float | None = None, source: str = "") -> Snapshot:
-    """Every backend and its servers from `show stat` output; `CollectorError` if it is not."""
+    """Every backend and its servers from `show stat` output; `CollectorError` if it is not.
+
+    Read into columns when the text allows it (`lbguard.watch.columns`), so the engine
+    can judge a large fleet without an object per server; row by row otherwise.
+    """
+    columns = read_columns(text)
+    if columns is not None:
+        return Snapshot(time.monotonic() if at is None else at, ColumnPools(columns), source)
+    return parse_stat_rows(text, at, source)
+
+
+def parse_stat_rows(text: str, at: float | None = None, source: str = "") -> Snapshot:
+    """`parse_stat_csv` one row at a time: reads any CSV HAProxy prints, and says what is wrong."""
     lines = text.splitlines()
     if not lines or not lines[0].startswith("# "):
         first = lines[0][:60] if lines else "an empty response"
