@@ -7,6 +7,8 @@ set -euo pipefail
 need=()
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+# verify replays nginx `stream {}` configs too; Debian ships that module separately.
+[ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
 # watch delivers to a real Alertmanager in its tests; audit's store runs on PostgreSQL too.
 command -v prometheus-alertmanager >/dev/null 2>&1 || [ -x /usr/bin/prometheus-alertmanager ] \
     || need+=(prometheus-alertmanager)
