@@ -71,7 +71,7 @@ def _dialect(value: str | None) -> Dialect | None:
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lbguard")
 def main() -> None:
-    """Keeps load balancers honest: check, simulate and verify HAProxy and nginx configs."""
+    """Keeps load balancers honest: check, simulate, verify, watch and audit HAProxy and nginx."""
 
 
 @main.command()
