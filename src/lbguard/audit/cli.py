@@ -15,10 +15,10 @@ from lbguard.errors import EXIT_FINDINGS, EXIT_OK, LbguardError
 from lbguard.findings import Severity
 from lbguard.model import Dialect
 from lbguard.settings import Settings
-from lbguard.store import Store, StoreError
+from lbguard.store import Store
 
 if TYPE_CHECKING:
-    from lbguard.audit.run import AuditReport
+    from lbguard.audit.metrics import AuditMetrics
 
 _store_option = click.option(
     "--store",
@@ -245,41 +245,31 @@ def audit_command(
     Exit status: 0 clean, 1 findings at or above --fail-on (with --post-deploy: any drift
     or any error), 2 usage or input error.
     """
+    from lbguard.audit.daemon import AuditCycle
     from lbguard.audit.render import RENDERERS
-    from lbguard.audit.run import run_audit
 
     if metrics_at and every is None:
         raise LbguardError("--metrics serves a daemon's results: use it with --every")
     settings, store = _open(store_url, settings_path)
     threshold = Severity.parse(fail_on) if fail_on else settings.severity_threshold()
-    observe = _serve_metrics(metrics_at) if metrics_at else None
+    cycle = AuditCycle(
+        configs,
+        settings,
+        store,
+        threshold,
+        record=record or every is not None,  # a daemon's audits are always on the record
+        metrics=_serve_metrics(metrics_at) if metrics_at else None,
+        baseline_id=baseline_id,
+        haproxy_stats=haproxy_stats,
+        native=not no_native,
+        post_deploy=post_deploy,
+        dialect=Dialect(dialect) if dialect else None,
+    )
 
     def once() -> bool:
-        try:
-            report = run_audit(
-                configs,
-                settings,
-                store,
-                baseline_id=baseline_id,
-                haproxy_stats=haproxy_stats,
-                native=not no_native,
-                post_deploy=post_deploy,
-                dialect=Dialect(dialect) if dialect else None,
-            )
-        except StoreError:
-            raise
-        except LbguardError as exc:
-            if record or every:  # an audit that could not run is on the record too
-                body = {"failed": True, "error": exc.message, "configs": list(configs)}
-                store.append("audit", body, subject=" ".join(configs))
-            raise
-        failed = report.failed(threshold)
-        if observe is not None:
-            observe(report, failed)
-        if record or every:
-            store.append("audit", report.record_body(threshold), subject=" ".join(report.configs))
+        report = cycle()
         _emit(lambda stream: RENDERERS[fmt](report, stream, threshold), output)
-        return failed
+        return report.failed(threshold)
 
     with store:
         if every is None:
@@ -299,8 +289,8 @@ def audit_command(
     sys.exit(EXIT_OK)
 
 
-def _serve_metrics(address: str) -> Callable[[AuditReport, bool], None]:
-    """Start /metrics (watch's server, the audit's own registry); returns the observer."""
+def _serve_metrics(address: str) -> AuditMetrics:
+    """Start /metrics (watch's server, the audit's own registry); returns the gauges."""
     from prometheus_client import CollectorRegistry
 
     from lbguard.audit.metrics import AuditMetrics
@@ -320,7 +310,7 @@ def _serve_metrics(address: str) -> Callable[[AuditReport, bool], None]:
     except OSError as exc:
         raise LbguardError(f"cannot serve /metrics on {address}: {exc.strerror}") from None
     click.echo(f"lbguard: metrics on http://{where.host}:{server.server_port}/metrics", err=True)
-    return metrics.observe
+    return metrics
 
 
 # --------------------------------------------------------------------------- trail

@@ -6,7 +6,9 @@ The registry is passed in, never global, so watch serves these next to its own o
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Gauge
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from lbguard.audit.findings import Kind
 from lbguard.audit.run import AuditReport
@@ -21,7 +23,15 @@ class AuditMetrics:
             registry=registry,
         )
         self.failed = Gauge(
-            "lbguard_audit_failed", "1 when the last audit failed, else 0.", registry=registry
+            "lbguard_audit_failed",
+            "1 when the last audit failed (findings at --fail-on, or it could not run), else 0.",
+            registry=registry,
+        )
+        self.runs = Counter(
+            "lbguard_audit_runs",
+            "Audits run, by result: ok, failed (findings at --fail-on) or error (could not run).",
+            ["result"],
+            registry=registry,
         )
         self.last_run = Gauge(
             "lbguard_audit_last_run_timestamp_seconds",
@@ -42,6 +52,13 @@ class AuditMetrics:
                 )
                 self.findings.labels(kind.value, severity).set(n)
         self.failed.set(1 if failed else 0)
+        self.runs.labels("failed" if failed else "ok").inc()
         self.last_run.set(report.at.timestamp())
         moved = [f.impact for f in report.findings if f.kind is Kind.DRIFT]
         self.drift_moved.set(max(moved, default=0.0))
+
+    def observe_error(self) -> None:
+        """An audit that could not run: failed, and counted, with the last findings kept."""
+        self.failed.set(1)
+        self.runs.labels("error").inc()
+        self.last_run.set(time.time())

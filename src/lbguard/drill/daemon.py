@@ -30,7 +30,10 @@ from lbguard.drill.state import RUN, SESSION, read_json, write_json
 from lbguard.errors import LbguardError
 
 RATE = 60.0  # requests per second, all workers together: watch sees 100 in 2 s
-WORKERS = 3
+# Many clients, each pausing WORKERS / RATE s between requests: a slow server then
+# slows a few of them down, not the whole traffic, so requests keep arriving at it
+# as they would from real users (and its queue and response time grow).
+WORKERS = 30
 HOST = "www.shop.example"
 
 
@@ -108,12 +111,15 @@ def serve(folder: Path, run: dict[str, Any], stop: threading.Event) -> None:
     box = build_sandbox(parsed.config, scenario.running_config.split("\n"), str(rundir))
     cfg = rundir / "haproxy.cfg"
     cfg.write_text(box.text, encoding="utf-8")
-    farm = StubFarm(
-        [
-            StubServer(f"{pool}/{name}", port, *scenario.stubs.get(name, (0.0, 200)))
-            for (pool, name), port in box.stub_ports.items()
-        ]
-    )
+    behaviour = {name: scenario.stubs.get(name, (0.0, 200)) for _, name in box.stub_ports}
+    stubs = {
+        name: StubServer(f"{pool}/{name}", port, *behaviour[name])
+        for (pool, name), port in box.stub_ports.items()
+    }
+    if scenario.slow_after:
+        for stub in stubs.values():
+            stub.latency = 0.0  # fast until the slowdown
+    farm = StubFarm(list(stubs.values()))
     log = rundir / "haproxy.log"
     proc = _spawn([exe, "-db", "-f", str(cfg)], rundir, log)
     run["balancer_pid"] = proc.pid
@@ -155,7 +161,13 @@ def serve(folder: Path, run: dict[str, Any], stop: threading.Event) -> None:
             port=port,
         )
         write_json(folder / RUN, run)
-        stop.wait(ttl)
+        if scenario.slow_after and not stop.wait(min(scenario.slow_after, ttl)):
+            # The stubs read their latency on every request, so this takes effect now.
+            for name, stub in stubs.items():
+                stub.latency = behaviour[name][0]
+            stop.wait(max(0.0, ttl - scenario.slow_after))
+        else:
+            stop.wait(ttl)
     finally:
         stop.set()
         for t in workers:

@@ -103,6 +103,10 @@ systemctl reload haproxy
 
 _GOOD = _haproxy("roundrobin", _lines())
 
+# Long enough for watch (polling every second) to learn each server's usual response
+# time: its baseline is trusted after 10 samples.
+SLOW_AFTER = 15.0
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -120,6 +124,10 @@ class Scenario:
     running: str | None = None  # the config the process runs, when it is not `config`
     extra_files: dict[str, str] = field(default_factory=dict)
     stubs: dict[str, tuple[float, int]] = field(default_factory=dict)  # latency s, status
+    # Seconds the stubs answer at once before their `stubs` latency applies: a server
+    # that is slow from the start teaches watch's response-time baseline that slow is
+    # normal, while in production servers slow down after being fine.
+    slow_after: float = 0.0
     runtime: tuple[str, ...] = ()  # runtime API commands sent once the balancer is up
     behind_proxy: bool = False  # traffic arrives from one proxy address
     check_codes: frozenset[str] = frozenset()  # what `lbguard check` on the config shows
@@ -257,7 +265,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         hints=(
             "At the balancer: compare the servers' response times (rtime) on the stats socket.",
             "One server answers its health check, only slowly; roundrobin keeps giving it a "
-            "third of the requests. 'lbguard verify --stub NAME:latency=500ms' reproduces it.",
+            "third of the requests. 'lbguard verify --stub NAME:latency=1s' reproduces it.",
             "It is web-02.",
         ),
         causes=(
@@ -270,11 +278,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         servers=frozenset({"web-02"}),
         server_required=True,
-        explanation="web-02 answers every request, health checks included, in about half a second: "
-        "it is never marked down, and roundrobin keeps sending it a third of the traffic. "
-        "An overload-aware check (agent-check, 'lbguard agent') or leastconn would steer "
-        "traffic away.",
-        stubs={"web-02": (0.5, 200)},
+        explanation="web-02 was fine, then slowed down: it now answers every request, health "
+        "checks included, in about a second. It is never marked down, and roundrobin keeps "
+        "sending it a third of the traffic. An overload-aware check (agent-check, 'lbguard "
+        "agent') or leastconn would steer traffic away.",
+        stubs={"web-02": (1.0, 200)},
+        slow_after=SLOW_AFTER,
+        alerts=frozenset({"overload"}),
     ),
     Scenario(
         name="left-in-drain",

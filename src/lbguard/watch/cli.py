@@ -29,6 +29,9 @@ from lbguard.watch.thresholds import KINDS
 if TYPE_CHECKING:
     from lbguard.watch.collectors.probe import Probing
 
+# Seconds a stopping watch waits for an audit under way (its record is one transaction).
+AUDIT_GRACE = 30.0
+
 
 def _watch(source: SourceSettings, settings: WatchSettings, *, once: bool) -> Watch:
     config = ConfigFile(source.lb_config) if source.lb_config else None
@@ -169,6 +172,22 @@ def _with_flags(
     return ws.model_copy(update={"remediate": r, "probe": p})
 
 
+def _with_audit(ws: WatchSettings, configs: tuple[str, ...], every: str | None) -> WatchSettings:
+    """The `[watch.audit]` settings with --audit and --audit-every on top."""
+    if every is not None and not (configs or ws.audit.configs):
+        raise LbguardError("--audit-every schedules audits: it needs --audit CONFIG")
+    if every is not None:
+        from lbguard.audit.durations import parse_duration
+
+        parse_duration(every)  # a one-line error naming the value
+    update: dict[str, object] = {}
+    if configs:
+        update["configs"] = configs
+    if every is not None:
+        update["every"] = every
+    return ws.model_copy(update={"audit": ws.audit.model_copy(update=update)})
+
+
 def _metrics_address(value: str) -> tuple[str, int] | None:
     if not value:
         return None
@@ -215,6 +234,14 @@ def _metrics_address(value: str) -> tuple[str, int] | None:
 @click.option(
     "--allow-remote", is_flag=True, default=None, help="Also probe servers not on loopback."
 )
+@click.option(
+    "--audit",
+    "audit_configs",
+    multiple=True,
+    type=click.Path(),
+    help="Also audit this config on a schedule, its gauges on /metrics (repeatable).",
+)
+@click.option("--audit-every", metavar="DURATION", help="Time between audits (default: 1h).")
 def watch_command(
     settings_path: Path | None,
     haproxy_stats: str | None,
@@ -234,6 +261,8 @@ def watch_command(
     probe: bool | None,
     probe_path: str | None,
     allow_remote: bool | None,
+    audit_configs: tuple[str, ...],
+    audit_every: str | None,
 ) -> None:
     """Watch live balancer statistics against the config's promise, and alert.
 
@@ -247,6 +276,7 @@ def watch_command(
     ws = _with_flags(
         watch_settings(settings.watch, found), remediate, apply, probe, probe_path, allow_remote
     )
+    ws = _with_audit(ws, audit_configs, audit_every)
     sources = list(ws.sources)
     if haproxy_stats or nginx_log:
         try:
@@ -290,6 +320,10 @@ def watch_command(
         for path in sockets:
             if problem := level_problem(path, ws.timeout):
                 raise LbguardError(problem)
+    if once and audit_configs:
+        raise LbguardError(
+            "--audit schedules audits in the watch daemon; for one audit run 'lbguard audit'"
+        )
     watches = [_watch(s, ws, once=once) for s in sources]
     every = interval if interval is not None else ws.interval
     if once:
@@ -355,9 +389,17 @@ def watch_command(
     if sockets:
         mode = "applying" if ws.remediate.apply else "dry-run, printing"
         daemon.log(f"remediation on ({mode} runtime API commands)")
+    audits = None
+    if ws.audit.configs:
+        from lbguard.watch.audits import schedule_audits
+
+        daemon.log(f"auditing {' '.join(ws.audit.configs)} every {ws.audit.every}")
+        audits = schedule_audits(ws.audit, settings, store, registry, daemon.log)
     try:
         asyncio.run(daemon.run())
     finally:
+        if audits is not None and not audits.close(AUDIT_GRACE):
+            daemon.log(f"an audit still running after {AUDIT_GRACE:g} s was abandoned")
         if server is not None:
             server.shutdown()
             server.server_close()

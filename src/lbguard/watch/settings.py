@@ -31,6 +31,11 @@ weight-percent = 50               # lower a server to this share of its config w
 enabled = true
 path = "/healthz"                 # HTTP check for pools that have none (nginx)
 timeout = 2
+
+[watch.audit]                     # audit these configs inside watch (docs/audit.md)
+configs = ["/etc/haproxy/haproxy.cfg"]
+every = "1h"
+haproxy-stats = "unix:/run/haproxy/admin.sock"   # also compare the running state
 ```
 
 Unknown keys are rejected by name, like every lbguard setting.
@@ -108,6 +113,33 @@ class ProbeSettings(BaseModel):
     allow_remote: bool = Field(False, alias="allow-remote")
 
 
+class AuditScheduleSettings(BaseModel):
+    """`[watch.audit]`: `lbguard audit --every` inside watch, its gauges on watch's /metrics."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    configs: tuple[str, ...] = Field((), description="configs to audit; none turns audits off")
+    every: str = Field("1h", description="time between audits: 1h, 30m, 90s")
+    haproxy_stats: str | None = Field(
+        None,
+        alias="haproxy-stats",
+        description="runtime API to compare the running state with (unix:PATH or HOST:PORT)",
+    )
+    native: bool = Field(True, description="run haproxy -c / nginx -t in each audit")
+
+    @field_validator("every")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        from lbguard.audit.durations import parse_duration
+        from lbguard.errors import LbguardError
+
+        try:
+            parse_duration(value)
+        except LbguardError as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+
 class WatchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -121,6 +153,7 @@ class WatchSettings(BaseModel):
     thresholds: dict[str, float] = Field(default_factory=dict)
     remediate: RemediateSettings = Field(default_factory=RemediateSettings)  # type: ignore[arg-type]
     probe: ProbeSettings = Field(default_factory=ProbeSettings)  # type: ignore[arg-type]
+    audit: AuditScheduleSettings = Field(default_factory=AuditScheduleSettings)  # type: ignore[arg-type]
 
     @field_validator("hold")
     @classmethod
