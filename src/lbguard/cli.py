@@ -248,6 +248,12 @@ _FINISHED: set[str] = set()
 
 
 def run() -> None:
+    import os
+
+    # lbguard's numpy work is element-wise, never BLAS; at import OpenBLAS would start a
+    # thread per core that spins for ~70 ms of CPU, on the core check's forked child
+    # wants. A user's own setting wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         main()
     except SystemExit as exc:
@@ -255,8 +261,6 @@ def run() -> None:
             _leave(exc.code)
         raise
     except Exception as exc:  # pragma: no cover - last line of defence
-        import os
-
         if os.environ.get("LBGUARD_DEBUG"):
             raise
         click.echo(
