@@ -265,3 +265,26 @@ def test_nginx_bad_input(tmp_path: Path, setup: str, expect: str) -> None:
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and expect in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_command_starts_openblas_with_one_thread_unless_told_otherwise() -> None:
+    """lbguard's numpy work needs no BLAS threads; their start-up spin cost ~70 ms CPU."""
+    probe = (
+        "import os, sys\n"
+        "from lbguard import cli\n"
+        "sys.argv = ['lbguard', '--version']\n"
+        "try:\n"
+        "    cli.run()\n"
+        "except SystemExit:\n"
+        "    print(os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.split()[-1] == "1", proc.stderr
+    env["OPENBLAS_NUM_THREADS"] = "4"
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.split()[-1] == "4", proc.stderr

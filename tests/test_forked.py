@@ -30,11 +30,40 @@ def _as_if_idle(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_busy_machine_keeps_the_work_here(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(forked, "idle_core", _REAL_IDLE_CORE)
-    cores = os.cpu_count() or 1
-    monkeypatch.setattr(os, "getloadavg", lambda: (float(cores), 0.0, 0.0))
+    monkeypatch.setattr(forked, "usable_cores", lambda: 2)
+    monkeypatch.setattr(forked, "others_running", lambda: 1)
     assert not can_fork()
     assert Background(os.getpid).result() == os.getpid()
-    monkeypatch.setattr(os, "getloadavg", lambda: (cores - 1.0, 0.0, 0.0))
+    monkeypatch.setattr(forked, "others_running", lambda: 0)
+    assert can_fork()
+
+
+def test_one_core_never_forks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forked, "idle_core", _REAL_IDLE_CORE)
+    monkeypatch.setattr(forked, "usable_cores", lambda: 1)
+    monkeypatch.setattr(forked, "others_running", lambda: 0)
+    assert not can_fork()
+
+
+def test_the_load_is_read_now_not_averaged(tmp_path: Path) -> None:
+    loadavg = tmp_path / "loadavg"
+    # A minute of heavy load behind, nothing but this process running now.
+    loadavg.write_text("3.90 2.10 1.05 1/412 31337\n")
+    assert forked.others_running(str(loadavg)) == 0
+    loadavg.write_text("0.00 0.00 0.00 3/412 31337\n")
+    assert forked.others_running(str(loadavg)) == 2
+    loadavg.write_text("garbled\n")
+    assert forked.others_running(str(loadavg)) is None
+    assert forked.others_running(str(tmp_path / "absent")) is None
+
+
+def test_without_proc_the_load_average_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forked, "idle_core", _REAL_IDLE_CORE)
+    monkeypatch.setattr(forked, "usable_cores", lambda: 2)
+    monkeypatch.setattr(forked, "others_running", lambda: None)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 0.0, 0.0))
+    assert not can_fork()
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.3, 0.0, 0.0))
     assert can_fork()
 
 

@@ -18,6 +18,7 @@ from lbguard.findings import Finding, Severity
 from lbguard.model import Location
 from lbguard.output import FORMATS, render
 from lbguard.output.github import escape_data, escape_property
+from lbguard.output.json_format import dumps_report, report_dict
 from lbguard.output.sarif import artifact_uri
 from lbguard.report import Report
 
@@ -159,6 +160,41 @@ def test_json_is_stable_and_leaves_out_what_the_contract_does_not_name() -> None
     assert out("json") == out("json")
     codes = [f["code"] for f in json.loads(out("json"))["findings"]]
     assert codes == ["LBG202", "LBG101", "PARSE"]  # by path, line, column
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"version": 1, "findings": [], "summary": {"files": 0}},
+        {"version": 1, "findings": [{}], "summary": {}},
+        {
+            "version": 1,
+            "findings": [
+                {
+                    "message": 'quote " tab \t newline \n é \u2028 \U0001f600 \x00',
+                    "line": -3,
+                    "context": [],
+                    "more": ["a\\b", "\x7f"],
+                    "flag": True,
+                    "none": None,
+                    "ratio": 1.5,
+                    "nested": {"x": [1, {"y": []}]},
+                    "ints": [1, 2],
+                }
+            ],
+            "summary": {"a": {"b": [{}]}},
+        },
+    ],
+)
+def test_json_text_is_exactly_what_json_dumps_writes(data: dict[str, Any]) -> None:
+    assert dumps_report(data) == json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def test_json_report_text_matches_json_dumps() -> None:
+    assert (
+        out("json") == json.dumps(report_dict(sample_report()), indent=2, ensure_ascii=False) + "\n"
+    )
 
 
 # -- SARIF

@@ -17,9 +17,9 @@ from lbguard.findings import PARSE, Finding, Severity
 from lbguard.forked import Background, can_fork
 from lbguard.model import Config, Dialect
 from lbguard.report import Report, RuleInfo
+from lbguard.rule_settings import RuleSettings
 from lbguard.rules import RULES, Rule, RuleContext
 from lbguard.scripts.inputs import ScriptInputs
-from lbguard.settings import Settings
 from lbguard.sources import SourceText, read_source
 from lbguard.util import without_gc
 
@@ -115,7 +115,7 @@ PARALLEL_RULES_SERVERS = 5_000
 
 
 def run_rules(
-    config: Config, settings: Settings, rules: Iterable[type[Rule]] = RULES
+    config: Config, settings: RuleSettings, rules: Iterable[type[Rule]] = RULES
 ) -> list[Finding]:
     """Every enabled rule for this dialect over every node it targets."""
     active = set(settings.active_rules())
@@ -130,7 +130,7 @@ def run_rules(
     return [f for r in chosen for f in _run_rule(r, config, settings)]
 
 
-def _run_rule(rule_cls: type[Rule], config: Config, settings: Settings) -> list[Finding]:
+def _run_rule(rule_cls: type[Rule], config: Config, settings: RuleSettings) -> list[Finding]:
     options, severity = settings.options_for(rule_cls.code)
     rule = rule_cls()
     ctx = RuleContext(config, options)
@@ -204,7 +204,7 @@ def rule_table() -> dict[str, RuleInfo]:
 
 def check_paths(
     paths: Sequence[str],
-    settings: Settings,
+    settings: RuleSettings,
     *,
     dialect: Dialect | None = None,
     native: bool = True,
@@ -227,7 +227,7 @@ ConfigHook = Callable[[Unit, Config, list[Finding]], None]
 
 def _check_units(
     units: list[Unit],
-    settings: Settings,
+    settings: RuleSettings,
     native: bool,
     context: str | None,
     prefix: str | None,

@@ -161,10 +161,10 @@ def check(
     """
     from lbguard.check import check_paths
     from lbguard.output import render
+    from lbguard.rule_settings import load_check_settings
     from lbguard.scripts.inputs import build_inputs
-    from lbguard.settings import load_settings
 
-    settings, _ = load_settings(settings_path)
+    settings = load_check_settings(settings_path)
     threshold = Severity.parse(fail_on) if fail_on else settings.severity_threshold()
     report = check_paths(
         list(paths),
@@ -184,8 +184,9 @@ def check(
     _emit(lambda stream: render(report, fmt, stream), output)
     if record:
         from lbguard.audit.recording import record_check
+        from lbguard.settings import load_settings
 
-        record_check(report, threshold, settings)
+        record_check(report, threshold, load_settings(settings_path)[0])
     _FINISHED.add("check")
     sys.exit(EXIT_FINDINGS if report.failed(threshold) else EXIT_OK)
 
@@ -247,6 +248,12 @@ _FINISHED: set[str] = set()
 
 
 def run() -> None:
+    import os
+
+    # lbguard's numpy work is element-wise, never BLAS; at import OpenBLAS would start a
+    # thread per core that spins for ~70 ms of CPU, on the core check's forked child
+    # wants. A user's own setting wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         main()
     except SystemExit as exc:
@@ -254,8 +261,6 @@ def run() -> None:
             _leave(exc.code)
         raise
     except Exception as exc:  # pragma: no cover - last line of defence
-        import os
-
         if os.environ.get("LBGUARD_DEBUG"):
             raise
         click.echo(

@@ -30,9 +30,9 @@ def can_fork() -> bool:
 
     Safe: a single-threaded process on a POSIX system (a thread of an embedding
     program, a web server or a watcher, may hold a lock at the moment of the fork,
-    which the child would then wait on forever). Worth it: a core is idle. The child
-    shares the parent's pages copy-on-write, and each page either process then
-    writes is copied (about 0.1 s of CPU each way on a 125k-line config); on a busy
+    which the child would then wait on forever). Worth it: a second core is idle.
+    The child shares the parent's pages copy-on-write, and each page either process
+    then writes is copied (about 0.1 s of CPU each way on a 125k-line config); on a busy
     machine that cost is all there is, so the work stays in one process.
     """
     return (
@@ -44,12 +44,46 @@ def can_fork() -> bool:
 
 
 def idle_core() -> bool:
-    """Whether the last minute's load leaves a core free for the child (as `make -l`)."""
-    try:
-        load = os.getloadavg()[0]
+    """Whether a core is free for the child now, besides the one this process runs on.
+
+    Asked of the number of processes running at this instant (/proc/loadavg), not of
+    the 1-minute load average: that average lags by a minute, so on a CI box that has
+    just finished installing and testing it still reads "busy" while both cores sit
+    idle, and reads "idle" on a machine that has just become busy. The cores counted
+    are those this process may run on (taskset, cpusets), and with one core there is
+    no second one to use: the fork would only add its copy-on-write cost.
+    """
+    cores = usable_cores()
+    if cores < 2:
+        return False
+    others = others_running()
+    if others is not None:
+        return others <= cores - 2
+    try:  # no /proc: the 1-minute average, with half a core of slack for its noise
+        return os.getloadavg()[0] <= cores - 1.5
     except OSError:
         return True
-    return load <= (os.cpu_count() or 1) - 0.5
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def others_running(loadavg: str = "/proc/loadavg") -> int | None:
+    """Processes running or runnable right now, this one left out; None when unknown.
+
+    The fourth field of /proc/loadavg is "running/total" (Linux); this process, which
+    is reading the file, is one of the running.
+    """
+    try:
+        with open(loadavg, encoding="ascii") as f:
+            running = f.read().split()[3].partition("/")[0]
+        return max(int(running) - 1, 0)
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 class Background(Generic[T]):

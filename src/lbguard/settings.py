@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lbguard.errors import SettingsError
 from lbguard.findings import Severity
+from lbguard.rule_settings import find_settings as find_settings
 from lbguard.rules import RULES, rule_by_key
 
 
@@ -173,21 +174,3 @@ def load_settings(
         return Settings.model_validate(data), path
     except ValidationError as exc:
         raise SettingsError(format_error(path, exc)) from None
-
-
-def find_settings(start: Path) -> Path | None:
-    for folder in [start.resolve(), *start.resolve().parents]:
-        candidate = folder / "lbguard.toml"
-        if candidate.is_file():
-            return candidate
-        pyproject = folder / "pyproject.toml"
-        if pyproject.is_file():
-            try:
-                data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-                continue
-            if "lbguard" in data.get("tool", {}):
-                return pyproject
-        if (folder / ".git").exists():
-            break
-    return None

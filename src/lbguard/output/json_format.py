@@ -7,6 +7,7 @@ anything beyond the documented keys needs a new `version`.
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring
 from typing import Any, TextIO
 
 from lbguard.findings import Finding
@@ -47,4 +48,47 @@ def report_dict(report: Report) -> dict[str, Any]:
 def render_json(report: Report, stream: TextIO) -> None:
     # One write of the whole text: json.dump would hand the stream thousands of small
     # pieces, each a system call when stdout is unbuffered (PYTHONUNBUFFERED, pipes in CI).
-    stream.write(json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n")
+    stream.write(dumps_report(report_dict(report)) + "\n")
+
+
+def dumps_report(data: dict[str, Any]) -> str:
+    """`json.dumps(data, indent=2, ensure_ascii=False)`, character for character, faster.
+
+    With `indent`, the json module encodes in pure Python, one generator step per
+    value: 0.1 s for the 7,500 findings of a 125k-line config. The findings are flat
+    records of strings, integers and a list of strings, so they are spelt here with
+    the module's own (C) string encoder; any other value goes through json.dumps,
+    re-indented to its depth, so the text is the same whatever the findings hold.
+    """
+    parts = []
+    for key, value in data.items():
+        if key == "findings" and type(value) is list and value:
+            text = "[\n" + ",\n".join(_record(f) for f in value) + "\n  ]"
+        else:
+            text = _nested(value, 1)
+        parts.append(f"  {encode_basestring(key)}: {text}")
+    return "{\n" + ",\n".join(parts) + "\n}" if parts else "{}"
+
+
+def _record(finding: dict[str, Any]) -> str:
+    """One finding at depth 2 of the report, as json.dumps(indent=2) lays it out."""
+    parts = []
+    for key, value in finding.items():
+        kind = type(value)
+        if kind is str:
+            text = encode_basestring(value)
+        elif kind is int:
+            text = int.__repr__(value)
+        elif kind is list and value and all(type(v) is str for v in value):
+            text = "[\n        " + ",\n        ".join(map(encode_basestring, value)) + "\n      ]"
+        else:
+            text = _nested(value, 3)
+        parts.append(f"      {encode_basestring(key)}: {text}")
+    if not parts:
+        return "    {}"
+    return "    {\n" + ",\n".join(parts) + "\n    }"
+
+
+def _nested(value: Any, depth: int) -> str:
+    """json.dumps(indent=2) of a value that sits `depth` levels deep."""
+    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + "  " * depth)

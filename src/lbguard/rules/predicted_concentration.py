@@ -130,7 +130,7 @@ class PredictedConcentration(Rule):
                 return
             done.add(key)
             model = TrafficModel(requests=int(ctx.options["requests"]))
-            prediction = predict(pool, ctx.config.dialect, model)
+            prediction = predict(pool, ctx.config.dialect, model, pool_shape=key)
         yield from self.judge(prediction, float(ctx.options["factor"]))
 
     def judge(self, prediction: Prediction, factor: float = 2.0) -> Iterator[Finding]:

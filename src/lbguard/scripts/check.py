@@ -20,6 +20,7 @@ from lbguard import redact, suppress
 from lbguard.errors import ConfigReadError
 from lbguard.findings import NATIVE, PARSE, Finding, Severity
 from lbguard.model import Config, Dialect, Location
+from lbguard.rule_settings import RuleSettings
 from lbguard.rules import RULES
 from lbguard.rules.script_base import ScriptRule
 from lbguard.scripts.context import RenderedOutput, ScriptContext
@@ -29,7 +30,6 @@ from lbguard.scripts.kind import script_kind
 from lbguard.scripts.rendered import PStr, Span
 from lbguard.scripts.shell import Note, ScriptAnalysis, analyse_script
 from lbguard.scripts.shell_parse import ShellSyntaxError
-from lbguard.settings import Settings
 from lbguard.sources import SourceText, read_source
 
 SCRIPT = "SCRIPT"
@@ -45,7 +45,7 @@ _IGNORE = re.compile(r"lbguard:\s*ignore=([A-Za-z0-9_,-]+)\s*(.*?)\s*(?:#\}|%>|\
 
 def check_script(
     path: str,
-    settings: Settings,
+    settings: RuleSettings,
     *,
     env: ScriptInputs | None = None,
     native: bool = True,
@@ -181,7 +181,7 @@ def _dialect_of(target: str, text: str, template: bool) -> Dialect | None:
 def _check_output(
     ctx: ScriptContext,
     out: RenderedOutput,
-    settings: Settings,
+    settings: RuleSettings,
     native: bool,
     tmp: str,
     n: int,
@@ -313,7 +313,7 @@ def _missing_on_line(row: PStr) -> str:
     return "; ".join(dict.fromkeys(names))
 
 
-def _script_rules(ctx: ScriptContext, settings: Settings) -> list[Finding]:
+def _script_rules(ctx: ScriptContext, settings: RuleSettings) -> list[Finding]:
     active = set(settings.active_rules())
     out: list[Finding] = []
     for rule_cls in RULES:

@@ -95,14 +95,25 @@ _CACHE: dict[tuple[Any, ...], tuple[list[float], float, tuple[str, ...]]] = {}
 
 
 def predict(
-    pool: Pool, dialect: Dialect, model: TrafficModel | None = None, trace: Trace | None = None
+    pool: Pool,
+    dialect: Dialect,
+    model: TrafficModel | None = None,
+    trace: Trace | None = None,
+    *,
+    pool_shape: tuple[Any, ...] | None = None,
 ) -> Prediction:
-    """Predicted shares under `trace` (or the synthetic `model`), plus weight shares."""
+    """Predicted shares under `trace` (or the synthetic `model`), plus weight shares.
+
+    `pool_shape` is `shape(pool, dialect)` when the caller has already worked it out
+    (LBG111 does, to count distinct shapes): it is not cheap on a pool of many servers.
+    """
     model = model or TrafficModel()
     expected = pool.weight_shares()
     if not pool.servers:
         return Prediction(pool, dialect, {}, expected)
-    key = (shape(pool, dialect), model if trace is None else id(trace))
+    if pool_shape is None:
+        pool_shape = shape(pool, dialect)
+    key = (pool_shape, model if trace is None else id(trace))
     cached = _CACHE.get(key)
     if cached is None:
         from lbguard.simulate.queueing import Load
