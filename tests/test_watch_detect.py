@@ -173,6 +173,20 @@ def test_overload_queue_sustained_and_sessions_near_limit() -> None:
     assert ("overload", "web-01") in kinds(found)
 
 
+def test_leastconn_with_no_open_connection_says_nothing_even_with_no_volume_gate() -> None:
+    # concurrency-min = 0 once divided by a total of zero connections.
+    idle = pool("app", {"web-01": 0, "web-02": 0}, algorithm="leastconn", scur={})
+    later = pool("app", {"web-01": 5, "web-02": 5}, algorithm="leastconn", scur={})
+    result = evaluate(
+        State(),
+        interval(snapshot(0.0, idle), snapshot(1.0, later)),
+        {"app": expect(later)},
+        None,
+        Thresholds(concurrency_min=0),
+    )
+    assert [c for c in result.conditions if c.labels.get("basis") == "scur"] == []
+
+
 def test_response_time_against_own_baseline() -> None:
     run = Run()
     balanced = {"web-01": 40, "web-02": 40, "web-03": 40}

@@ -371,7 +371,8 @@ def _starvation(
 def _concurrency(pool: str, pi: PoolInterval, exp: Expectation, t: Thresholds) -> list[Condition]:
     scur = {d.name: d.sample.scur for d in pi.servers if exp.shares.get(d.name, 0.0) > 0}
     total = sum(scur.values())
-    if total < t.concurrency_min or len(scur) < 2:
+    # No open connection says nothing about balance, whatever the volume threshold is.
+    if total == 0 or total < t.concurrency_min or len(scur) < 2:
         return []
     # The server holding more than its share is the one to name (it is stuck or slow).
     worst = max(scur, key=lambda s: scur[s] / total - exp.shares[s])
