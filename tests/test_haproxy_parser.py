@@ -231,3 +231,48 @@ def test_split_address() -> None:
     assert split_address("ipv6@2001:db8::1:443") == ("2001:db8::1", 443, "443")
     assert split_address("/run/app.sock") == ("/run/app.sock", None, "")
     assert split_address("web") == ("web", None, "")
+
+
+def test_a_plain_line_of_more_than_64_words_is_refused(tmp_path: Path) -> None:
+    """HAProxy 2.6 refuses a line of more than MAX_LINE_ARGS words, quoted or not."""
+    words = " ".join(f"w{i}" for i in range(70))
+    cfg = write(
+        tmp_path,
+        BASE + f"backend app\n    http-request set-header X {words}\n    server a 10.0.0.1:80\n",
+    )
+    found = errors(parse_haproxy([cfg]))
+    assert [(line, message) for line, _col, message in found] == [
+        (7, "too many words, truncating after word 64")
+    ]
+    # The column is that of the 65th word, where HAProxy stops reading.
+    line = (tmp_path / "haproxy.cfg").read_text(encoding="utf-8").splitlines()[6]
+    assert found[0][1] == line.index(" w61 ") + 2
+
+
+def test_unicode_digits_are_not_numbers(tmp_path: Path) -> None:
+    """'²' passes str.isdigit() but int() refuses it: each is a clear error, never a crash."""
+    cfg = write(
+        tmp_path,
+        BASE
+        + "backend app\n"
+        + "    balance random(\u00b2)\n"
+        + "    hash-balance-factor \u00b2\n"
+        + "    server a 10.0.0.1:\u00b2\n"
+        + "    server b 10.0.0.2:80 weight \u00b2 maxconn \u0663\n"
+        + "    server-template c \u00b2 app.internal:80\n",
+    )
+    result = parse_haproxy([cfg])
+    lines = sorted({line for line, _col, _message in errors(result)})
+    assert lines == [7, 8, 9, 10, 11]
+    a, b = result.config.pools[0].servers[:2]
+    assert (a.address, a.port) == ("10.0.0.1", None)
+    assert (b.weight, b.maxconn) == (1, None)
+    assert split_address("10.0.0.1:\u00b2") == ("10.0.0.1", None, "\u00b2")
+
+
+def test_conditions_with_unicode_digits_do_not_crash(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path,
+        ".if \u00b2\n.endif\n.if version_atleast(2.\u00b2)\n.endif\n" + BASE,
+    )
+    assert [line for line, _col, _message in errors(parse_haproxy([cfg]))] == [1]

@@ -235,3 +235,8 @@ def test_agent_says_ready_only_after_its_own_drain() -> None:
     assert agent.reply() == "up drain\n"
     agent.monitor.draining = False
     assert agent.reply() == "up ready 100%\n"
+
+
+def test_agent_reply_with_unicode_digits_is_ignored_not_a_crash() -> None:
+    """An agent is a network peer: '²%' or 'maxconn:٣' is no number HAProxy would read."""
+    assert parse_agent_reply("\u00b2%, maxconn:\u0663 up\n") == {"health": "up"}

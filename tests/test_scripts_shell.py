@@ -290,3 +290,21 @@ def test_large_script_is_fast() -> None:
     )
     a = analyse("echo 'backend app' > o.cfg\n" + body)
     assert a.outputs[0].data.text.count("\n") == 10_001
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        'for i in 1 2; do echo "server b$i 10.0.0.$i:80" >> o.cfg; continue \u00b2; done\n',
+        'for i in 1 2; do echo "server b$i 10.0.0.$i:80" >> o.cfg; break 0; done\n'
+        "echo z >> o.cfg\n",
+        'set -- a b\nshift x\necho "server c $1 $?" >> o.cfg\nshift 5\necho "$1 $?" >> o.cfg\n',
+        'f() { return \u00b2; }\nf\necho "rc=$?" >> o.cfg\n'
+        'f() { return 300; }\nf\necho "rc=$?" >> o.cfg\n',
+        "exit \u00b2\necho never >> o.cfg\n",
+    ],
+)
+def test_builtins_read_numbers_as_bash_does(body: str, tmp_path: Path) -> None:
+    """Non-numeric counts and codes ('²' passes str.isdigit) behave as bash, never crash."""
+    script = 'echo "server a 10.0.0.1:80" > o.cfg\n' + body
+    assert rendered(script) == run_shell(script, tmp_path)

@@ -15,6 +15,7 @@ import socket
 from dataclasses import dataclass
 
 from lbguard.errors import LbguardError
+from lbguard.util import is_digits
 
 DEFAULT_TIMEOUT = 5.0
 # The biggest answer we accept: `show stat` of 100k servers is ~60 MB.
@@ -59,7 +60,7 @@ def parse_endpoint(spec: str) -> Endpoint:
     if text.startswith("tcp:"):
         text = text[4:]
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not host:
+    if not sep or not is_digits(port) or not host:
         raise RuntimeAPIError(
             f"'{spec}': expected unix:PATH or HOST:PORT for the HAProxy stats socket"
         )

@@ -21,3 +21,13 @@ def without_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def is_digits(text: str) -> bool:
+    """Whether `text` is a non-empty run of ASCII digits: what `int()` may safely be given.
+
+    `str.isdigit()` is also true of '²' and other Unicode digits that `int()` refuses,
+    so a config value such as `weight ²` would pass that test and then crash the
+    conversion. Balancers, shells and the runtime API only read ASCII digits.
+    """
+    return text.isascii() and text.isdigit()

@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from lbguard.errors import LbguardError
+from lbguard.util import is_digits
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -35,7 +36,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     """A duration back from now (`2h`), or an ISO 8601 time (UTC when no zone is given)."""
     now = now or datetime.now(UTC)
     raw = text.strip()
-    if raw and raw[0].isdigit() and not re.match(r"\d{4}-", raw):
+    if raw and is_digits(raw[0]) and not re.match(r"\d{4}-", raw):
         return now - parse_duration(raw)
     try:
         at = datetime.fromisoformat(raw.replace("Z", "+00:00"))

@@ -36,6 +36,7 @@ from lbguard.model import (
     Setting,
 )
 from lbguard.store.canonical import canonical_json
+from lbguard.util import is_digits
 
 # Directives the simulator reads from `Pool.directives`; kept so `to_pool` is faithful.
 _SIM_DIRECTIVES = frozenset({"hash-type", "balance"})
@@ -194,9 +195,9 @@ def _split_endpoint(endpoint: str) -> tuple[str | None, int | None]:
     if endpoint.startswith("["):
         host, _, rest = endpoint[1:].partition("]")
         port = rest.lstrip(":")
-        return host, int(port) if port.isdigit() else None
+        return host, int(port) if is_digits(port) else None
     host, sep, port = endpoint.rpartition(":")
-    if sep and port.isdigit() and ":" not in host:
+    if sep and is_digits(port) and ":" not in host:
         return host or None, int(port)
     return endpoint or None, None
 

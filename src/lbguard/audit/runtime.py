@@ -25,6 +25,7 @@ from lbguard.haproxy_runtime import (
     RuntimeClient,
 )
 from lbguard.model import Config, Dialect, Server
+from lbguard.util import is_digits
 
 
 @dataclass
@@ -55,16 +56,16 @@ class RuntimeSnapshot:
     def started_at(self) -> float | None:
         """When the running process (the worker, after a reload) started, in epoch seconds."""
         start = self.info.get("Start_time_sec", "")
-        if start.isdigit():
+        if is_digits(start):
             return float(start)
         uptime = self.info.get("Uptime_sec", "")
-        if uptime.isdigit():
+        if is_digits(uptime):
             return self.taken_at - float(uptime)
         return None
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.lstrip("-").isdigit() else None
+    return int(value) if value is not None and is_digits(value.lstrip("-")) else None
 
 
 def _finding(

@@ -22,6 +22,7 @@ from typing import Any
 
 from lbguard.atomic import atomic_write_text
 from lbguard.errors import LbguardError
+from lbguard.util import is_digits
 
 SESSION = "drill.json"
 RUN = "run.json"
@@ -93,7 +94,7 @@ def scan(folder: Path, pgid: int | None) -> list[int]:
     root = str(folder.resolve())
     out = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not is_digits(entry):
             continue
         pid = int(entry)
         st = _stat(pid)

@@ -26,6 +26,7 @@ from pathlib import Path
 from lbguard.errors import LbguardError
 from lbguard.model import Pool, Server
 from lbguard.redact import MASK
+from lbguard.util import is_digits
 
 # Latency this many times the baseline (and at least SLOW_MIN_DELTA more) is overload.
 SLOW_FACTOR = 3.0
@@ -76,7 +77,7 @@ def http_check_of(pool: Pool) -> HttpCheck | None:
             expect = expect or set()
             for part in args[2].split(","):
                 lo, _, hi = part.partition("-")
-                if lo.isdigit() and (not hi or hi.isdigit()):
+                if is_digits(lo) and (not hi or is_digits(hi)):
                     expect.update(range(int(lo), int(hi or lo) + 1))
     if method == "OPTIONS" and flag is None:
         method = "GET"
@@ -220,13 +221,13 @@ def parse_agent_reply(line: str) -> dict[str, object]:
     out: dict[str, object] = {}
     for word in text.replace(",", " ").replace("\t", " ").split():
         w = word.lower()
-        if w.endswith("%") and w[:-1].isdigit():
+        if w.endswith("%") and is_digits(w[:-1]):
             out["weight_pct"] = int(w[:-1])
         elif w in ("up", "down", "stopped", "fail"):
             out["health"] = w
         elif w in ("ready", "drain", "maint"):
             out["admin"] = w
-        elif w.startswith("maxconn:") and w[8:].isdigit():
+        elif w.startswith("maxconn:") and is_digits(w[8:]):
             out["maxconn"] = int(w[8:])
     if description and "health" in out:
         out["description"] = description.strip()
@@ -249,7 +250,7 @@ def probe_server(
         result.status, result.reason = "down", "the server has no address"
         return result
     port_opt = server.option("port")
-    port = int(port_opt) if port_opt and port_opt.isdigit() else server.port
+    port = int(port_opt) if port_opt and is_digits(port_opt) else server.port
     host = server.option("addr") or server.address
     local_socket = unix_path(host) is not None
     if local_socket:
@@ -336,7 +337,7 @@ def _agent(
     if not server.has_option("agent-check"):
         return result
     agent_port = server.option("agent-port")
-    if not agent_port or not agent_port.isdigit():
+    if not agent_port or not is_digits(agent_port):
         result.checks.append(Check("agent", False, None, "agent-check without agent-port"))
         return result
     agent_host = server.option("agent-addr") or host

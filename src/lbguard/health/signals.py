@@ -12,6 +12,8 @@ import resource
 from dataclasses import dataclass
 from pathlib import Path
 
+from lbguard.util import is_digits
+
 PROC = Path("/proc")
 _LISTEN = "0A"
 
@@ -166,7 +168,7 @@ def _limit_from_proc(path: Path) -> int:
         for line in path.read_text().splitlines():
             if line.startswith("Max open files"):
                 value = line.split()[3]
-                return int(value) if value.isdigit() else 0
+                return int(value) if is_digits(value) else 0
     except (OSError, IndexError):
         return 0
     return 0

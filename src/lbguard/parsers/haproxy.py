@@ -39,11 +39,11 @@ from lbguard.parsers import haproxy_keywords as kw
 from lbguard.parsers import haproxy_samples as samples
 from lbguard.parsers.haproxy_arity import NEEDS_ARGUMENT
 from lbguard.parsers.haproxy_conditions import evaluate_condition
+from lbguard.parsers.haproxy_lexer import MAX_LINE_ARGS, Line, plain_columns, tokenize
 from lbguard.parsers.haproxy_lexer import SPECIAL as _SPECIAL_CHARS
-from lbguard.parsers.haproxy_lexer import Line, plain_columns, tokenize
 from lbguard.sources import SourceText, read_source
 from lbguard.suggest import did_you_mean
-from lbguard.util import without_gc
+from lbguard.util import is_digits, without_gc
 
 # From this many statements on, validation runs in a forked child while the model is
 # built: below it, the fork costs more than the overlap saves.
@@ -51,8 +51,8 @@ PARALLEL_VALIDATION_STATEMENTS = 20_000
 SECTIONS = kw.SECTION_HEADERS
 PROXY_SECTIONS = frozenset({"defaults", "frontend", "backend", "listen"})
 # Proxy sections' names must be unique among proxies that carry traffic.
-_TIME_RE = re.compile(r"^\d+(us|ms|s|m|h|d)?$")
-_INT_RE = re.compile(r"^[+-]?\d+$")
+_TIME_RE = re.compile(r"^[0-9]+(us|ms|s|m|h|d)?$")
+_INT_RE = re.compile(r"^[+-]?[0-9]+$")
 # Every server line makes a Server and two Locations: these build the same frozen
 # instances as Server(...) and Location(...) in well under half the time (see
 # positional_constructor). Every field is positional, in declaration order.
@@ -296,6 +296,7 @@ class _Parser:
         special = _SPECIAL_CHARS.search
         unquoted = _UNQUOTED
         new_stmt = _Stmt
+        max_words = MAX_LINE_ARGS
         add_to_section = None  # current.body.append, once a section is open
         for lineno, raw in zip(range(1, last + 1), lines, strict=False):
             stripped = raw.lstrip()
@@ -307,7 +308,12 @@ class _Parser:
                 if not active:
                     continue
                 words = tuple(stripped.split())
-                stmt = new_stmt(words, None, path, lineno, unquoted, raw)
+                if len(words) <= max_words:
+                    stmt = new_stmt(words, None, path, lineno, unquoted, raw)
+                else:  # HAProxy refuses the line: the tokenizer reports it
+                    long_line = self._read_special(path, lineno, raw, stripped, cond, active)
+                    assert long_line is not None  # an active line with words is a statement
+                    stmt = long_line
             else:
                 stmt_or_none = self._read_special(path, lineno, raw, stripped, cond, active)
                 if stmt_or_none is None:
@@ -805,7 +811,7 @@ class _Parser:
             func = args[1] if len(args) > 1 else "sdbm"
             aval = len(args) > 2 and args[2] == "avalanche"
             state.hash_type = (method, func, aval)
-        elif word == "hash-balance-factor" and args and args[0].isdigit():
+        elif word == "hash-balance-factor" and args and is_digits(args[0]):
             state.hash_factor = int(args[0])
         elif word == "mode" and args:
             state.mode = args[0]
@@ -959,7 +965,8 @@ def split_address(text: str) -> tuple[str | None, int | None, str]:
         # same result as the general case below, with fewer steps, once per server.
         name, colon, digits = text.partition(":")
         if colon and name and ":" not in digits and name[0] != "/" and name[0] != "[":
-            return name, (int(digits) if digits.isdigit() else None), digits
+            port = int(digits) if digits.isascii() and digits.isdigit() else None
+            return name, port, digits
     addr = text
     if "@" in addr:
         proto, _, rest = addr.partition("@")
@@ -980,11 +987,11 @@ def split_address(text: str) -> tuple[str | None, int | None, str]:
         host, port_text = addr.split(":", 1)
     elif addr.count(":") > 1:
         host, _, port_text = addr.rpartition(":")
-        if not port_text.isdigit():
+        if not is_digits(port_text):
             host, port_text = addr, ""
     else:
         host = addr
-    port = int(port_text) if port_text.isdigit() else None
+    port = int(port_text) if is_digits(port_text) else None
     return (host if host else None), port, port_text
 
 
@@ -1141,7 +1148,7 @@ def _expand_template(stmt: _Stmt, defaults: list[tuple[str, str | None]]) -> lis
 def _int_or(text: str | None, default: int) -> int:
     if text is None:
         return default
-    if text.isdigit():
+    if is_digits(text):
         return int(text)
     return int(text) if _INT_RE.match(text) else default
 
@@ -1149,14 +1156,14 @@ def _int_or(text: str | None, default: int) -> int:
 def _int_or_none(text: str | None) -> int | None:
     if text is None:
         return None
-    if text.isdigit():
+    if is_digits(text):
         return int(text)
     return int(text) if _INT_RE.match(text) else None
 
 
 def parse_time(text: str, default_unit: str = "ms") -> float | None:
     """HAProxy time format (doc 2.5) to seconds; None when malformed."""
-    m = re.fullmatch(r"(\d+)(us|ms|s|m|h|d)?", text)
+    m = re.fullmatch(r"([0-9]+)(us|ms|s|m|h|d)?", text)
     if m is None:
         return None
     value = int(m.group(1))
@@ -1253,7 +1260,7 @@ def _check_balance(
                 ctx,
             )
     elif base == "random" and paren and inner:
-        if not inner.isdigit():
+        if not is_digits(inner):
             p.error(f"'balance random(N)' needs a number of draws, got '{inner}'", stmt.loc(1), ctx)
         elif int(inner) < 1:
             p.error("'balance random(N)': the number of draws must be at least 1", stmt.loc(1), ctx)
@@ -1289,7 +1296,7 @@ def _check_balance(
                 return
             if nargs:
                 value = rest[i + 1] if i + 1 < len(rest) else ""
-                if not value.isdigit() or int(value) < 1:
+                if not is_digits(value) or int(value) < 1:
                     p.error(
                         f"'balance uri {arg}' expects a positive integer (got '{value}')",
                         stmt.loc(2 + i),
@@ -1367,12 +1374,12 @@ def _check_server_options(
 
 def _server_option_value_problem(word: str, value: str) -> str | None:
     if word == "weight":
-        if not value.isdigit():
+        if not is_digits(value):
             return f"expects an integer from 0 to 256, got '{value}'"
         if int(value) > 256:
             return f"is {value}, but the maximum weight is 256"
     elif word in ("maxconn", "maxqueue", "minconn", "rise", "fall", "port", "agent-port"):
-        if not value.lstrip("+").isdigit():
+        if not is_digits(value.lstrip("+")):
             return f"expects an integer, got '{value}'"
     elif word in ("inter", "fastinter", "downinter", "slowstart", "agent-inter") and not (
         _TIME_RE.match(value)
@@ -1462,7 +1469,7 @@ def _check_server_template(
         return
     spec = words[2]
     lo, _, hi = spec.partition("-")
-    if not lo.isdigit() or (hi and not hi.isdigit()):
+    if not is_digits(lo) or (hi and not is_digits(hi)):
         p.error(
             f"'server-template' count '{spec}' must be a number or a range like 1-5",
             stmt.loc(2),
@@ -1569,7 +1576,7 @@ def _check_int_arg(
     p: _Parser, section: _RawSection, stmt: _Stmt, ctx: tuple[str, ...], _n: dict[str, int]
 ) -> None:
     words = stmt.words
-    if len(words) < 2 or not words[1].isdigit():
+    if len(words) < 2 or not is_digits(words[1]):
         got = f"'{words[1]}'" if len(words) > 1 else "nothing"
         p.error(
             f"'{words[0]}' expects an integer argument, got {got}",

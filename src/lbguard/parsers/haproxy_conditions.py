@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from lbguard.util import is_digits
+
 HAPROXY_VERSION = (2, 6, 12)
 # `haproxy -vv` "Feature list" entries with a '+' on Debian 12's haproxy 2.6.12.
 FEATURES = frozenset(
@@ -54,7 +56,7 @@ class ConditionError(ValueError):
 def _version(text: str) -> tuple[int, ...]:
     parts: list[int] = []
     for piece in re.split(r"[.-]", text.strip()):
-        if piece.isdigit():
+        if is_digits(piece):
             parts.append(int(piece))
         else:
             break
@@ -66,7 +68,7 @@ def _split_args(inner: str) -> list[str]:
 
 
 def _predicate(token: str, env: Mapping[str, str]) -> bool:
-    if token.isdigit():
+    if is_digits(token):
         return int(token) != 0
     m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)\((.*)\)", token)
     if m is None:

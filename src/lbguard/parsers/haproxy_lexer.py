@@ -62,8 +62,14 @@ def tokenize(
     """Cut one physical line into words the way HAProxy's parse_line() does."""
     if SPECIAL.search(text) is None:
         words, cols = split_plain(text)
+        if len(words) > MAX_LINE_ARGS:
+            return Line(lineno, words, cols, errors=(_too_many_words(cols),))
         return Line(lineno, words, cols)
     return _tokenize_slow(text, lineno, env)
+
+
+def _too_many_words(cols: Sequence[int]) -> tuple[int, str]:
+    return cols[MAX_LINE_ARGS], f"too many words, truncating after word {MAX_LINE_ARGS}"
 
 
 def _tokenize_slow(text: str, lineno: int, env: Mapping[str, str]) -> Line:
@@ -167,9 +173,7 @@ def _tokenize_slow(text: str, lineno: int, env: Mapping[str, str]) -> Line:
         errors.append((quote_col, f"unmatched {'single' if quote == chr(39) else 'double'} quote"))
     end_word()
     if len(words) > MAX_LINE_ARGS:
-        errors.append(
-            (cols[MAX_LINE_ARGS], f"too many words, truncating after word {MAX_LINE_ARGS}")
-        )
+        errors.append(_too_many_words(cols))
     return Line(
         lineno,
         tuple(words),

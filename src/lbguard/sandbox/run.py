@@ -32,6 +32,7 @@ from lbguard.sandbox.sender import FIRST_STUB, NOT_SENT, plan_for, send
 from lbguard.sandbox.stubs import Stubs, StubServer, stop_group
 from lbguard.simulate.traffic import Request, Trace
 from lbguard.sources import read_source
+from lbguard.util import is_digits
 
 
 def _die_with_parent() -> None:
@@ -81,7 +82,7 @@ def request_once(port: int, req: Request, timeout: float, proxy: bool = False) -
 def loopback_source(client: str) -> str:
     """127.b.c.d for a.b.c.d: distinct clients stay distinct, and never leave the host."""
     parts = client.split(".")
-    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+    if len(parts) != 4 or not all(is_digits(p) for p in parts):
         return "127.0.0.1"
     b, c, d = (int(p) % 256 for p in parts[1:])
     if (b, c, d) == (0, 0, 0) or (b, c, d) == (255, 255, 255):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from lbguard.util import is_digits
+
 _TOKEN = re.compile(
     r"\s*(0[xX][0-9a-fA-F]+|\d+#[0-9a-zA-Z@_]+|\d+|[A-Za-z_][A-Za-z0-9_]*|\$\{?[A-Za-z_0-9]+\}?|"
     r"\*\*=?|<<=|>>=|\+\+|--|&&|\|\||==|!=|<=|>=|<<|>>|[-+*/%&|^]=|[-+*/%<>=!~&|^?:(),])"
@@ -162,7 +164,7 @@ def _number(tok: str) -> int:
         return int(digits, int(base))
     if len(tok) > 1 and tok.startswith("0"):
         return int(tok, 8)
-    if tok.isdigit():
+    if is_digits(tok):
         return int(tok)
     raise ArithError(f"unexpected '{tok}'")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from lbguard.scripts.rendered import PStr
+from lbguard.util import is_digits
 
 _SPEC = re.compile(r"%([-+ #0]*)(\*|\d+)?(?:\.(\*|\d*))?([diouxXcsbfeEgGq%])")
 _ESCAPES = {
@@ -145,7 +146,7 @@ def _one_pass(fmt: PStr, remaining: list[PStr], out: PStr) -> bool:
                 value = value.slice(0, 0)
                 text = ""
             pad = (
-                max(int(width or 0) - len(text), 0) if width and width.lstrip("-").isdigit() else 0
+                max(int(width or 0) - len(text), 0) if width and is_digits(width.lstrip("-")) else 0
             )
             left = "-" in flags or (width or "").startswith("-")
             if pad and not left:

@@ -27,6 +27,7 @@ from lbguard.scripts.shell_model import (
 )
 from lbguard.scripts.shell_parse import NAME
 from lbguard.scripts.shell_words import assignment_word, evaluate_test
+from lbguard.util import is_digits
 
 
 class Shell(Evaluator):
@@ -275,8 +276,11 @@ class Shell(Evaluator):
         out: Sink,
         env: dict[str, str],
     ) -> int | None:
-        code = args[0].text if args else ""
-        raise ExitScript(int(code) if code.isdigit() else self.status)
+        if not args:
+            raise ExitScript(self.status)
+        code = _number(args[0].text)
+        # bash: "numeric argument required", and the script ends with status 2.
+        raise ExitScript(2 if code is None else code & 255)
 
     def cmd_return(
         self,
@@ -286,8 +290,10 @@ class Shell(Evaluator):
         out: Sink,
         env: dict[str, str],
     ) -> int | None:
-        code = args[0].text if args else ""
-        raise ReturnFromFunction(int(code) if code.isdigit() else self.status)
+        if not args:
+            raise ReturnFromFunction(self.status)
+        code = _number(args[0].text)
+        raise ReturnFromFunction(2 if code is None else code & 255)
 
     def cmd_break(
         self,
@@ -297,7 +303,7 @@ class Shell(Evaluator):
         out: Sink,
         env: dict[str, str],
     ) -> int | None:
-        raise BreakLoop(int(args[0].text) if args and args[0].text.isdigit() else 1, False)
+        raise BreakLoop(_loop_levels(args), False)
 
     def cmd_continue(
         self,
@@ -307,7 +313,7 @@ class Shell(Evaluator):
         out: Sink,
         env: dict[str, str],
     ) -> int | None:
-        raise BreakLoop(int(args[0].text) if args and args[0].text.isdigit() else 1, True)
+        raise BreakLoop(_loop_levels(args), True)
 
     def cmd_set(
         self,
@@ -358,7 +364,10 @@ class Shell(Evaluator):
         out: Sink,
         env: dict[str, str],
     ) -> int | None:
-        n = int(args[0].text) if args and args[0].text.isdigit() else 1
+        n = _number(args[0].text) if args else 1
+        # bash leaves the parameters alone, with status 1, for a bad or too large count.
+        if n is None or n < 0 or n > len(self.positional):
+            return 1
         self.positional = self.positional[n:]
         return 0
 
@@ -513,3 +522,19 @@ class Shell(Evaluator):
                 return 2
             words = words[:-1]
         return evaluate_test(words, self.vars, self.files, double=False)
+
+
+def _number(text: str) -> int | None:
+    """A builtin's numeric argument as bash reads it (optional sign, ASCII digits), or None."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    return int(text) if is_digits(digits) else None
+
+
+def _loop_levels(args: list[PStr]) -> int:
+    """How many loops `break N` / `continue N` leaves; a bad N ends the script, as in bash."""
+    if not args:
+        return 1
+    levels = _number(args[0].text)
+    if levels is None:
+        raise ExitScript(128)  # "numeric argument required" is fatal to a script
+    return max(levels, 1)

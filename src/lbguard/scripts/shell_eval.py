@@ -64,6 +64,7 @@ from lbguard.scripts.shell_words import (
     replace_pattern,
     trim,
 )
+from lbguard.util import is_digits
 
 
 class Evaluator:
@@ -303,7 +304,7 @@ class Evaluator:
             return self._wrap(p, alt, "set", origin)
         if state == "unknown":
             return self._make(p, "unknown", self._standin(before, after), origin, command)
-        if state == "unset" and self.nounset and name not in "@*#?$!-" and not name.isdigit():
+        if state == "unset" and self.nounset and name not in "@*#?$!-" and not is_digits(name):
             self.nounset_seen = True
             return self._make(p, "guarded", self._standin(before, after), origin)
         if op in ("#", "##", "%", "%%") and p.word is not None:
@@ -328,7 +329,7 @@ class Evaluator:
 
     def _param_var(self, p: Param) -> Var | None:
         name = p.name
-        if name.isdigit():
+        if is_digits(name):
             idx = int(name)
             if idx == 0:
                 return Var(PStr.literal(self.path, -1), origin="$0")
@@ -611,7 +612,7 @@ class Evaluator:
                     r.op == ">&"
                     and r.fd in (None, 1)
                     and target not in ("1", "-")
-                    and not target.isdigit()
+                    and not is_digits(target)
                 ):
                     sink = self.open_file(target, False, r.offset)
             elif r.fd in (None, 1) or r.op in ("&>", "&>>"):

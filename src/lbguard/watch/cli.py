@@ -13,6 +13,7 @@ import click
 
 from lbguard.errors import EXIT_FINDINGS, EXIT_OK, LbguardError
 from lbguard.redact import redact_url
+from lbguard.util import is_digits
 from lbguard.watch.collectors import Collector, CollectorError, from_spec
 from lbguard.watch.collectors.configfile import ConfigFile
 from lbguard.watch.daemon import Daemon, Watch
@@ -192,7 +193,7 @@ def _metrics_address(value: str) -> tuple[str, int] | None:
     if not value:
         return None
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not is_digits(port):
         raise LbguardError(f"--metrics wants HOST:PORT (like 127.0.0.1:9917), not '{value}'")
     return host.strip("[]") or "127.0.0.1", int(port)
 

@@ -22,6 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from lbguard.model import Config, Pool
+from lbguard.util import is_digits
 from lbguard.watch.collectors import CollectorError
 from lbguard.watch.collectors.configfile import ConfigFile
 from lbguard.watch.snapshot import PoolSample, ServerSample, Snapshot
@@ -90,7 +91,7 @@ def parse_line(line: str) -> list[Attempt] | None:
         out.append(
             Attempt(
                 address,
-                int(status) if status.isdigit() else None,
+                int(status) if is_digits(status) else None,
                 float(took) if took != "-" else None,
             )
         )
