@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH):/usr/sbin:/sbin
 
 .PHONY: demo test lint typecheck unit system-deps docs-rules bench clean docs docs-settings
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml src/lbguard/_speedups.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -29,8 +29,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The whole suite runs with the C speedups; the parser's own tests run once more on
+# the pure-Python twins, which are what runs where no compiler built the extension.
+PURE_TESTS := tests/test_haproxy_parser.py tests/test_haproxy_lexer.py tests/test_rule_cases.py \
+	tests/test_fast_paths.py tests/test_model_construction.py
+
 unit: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
+	LBGUARD_PURE_PYTHON=1 $(BIN)/python -m pytest -q $(PURE_TESTS)
 
 test: lint typecheck unit
 
@@ -48,4 +54,4 @@ bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/check_haproxy.py
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache src/lbguard/*.so

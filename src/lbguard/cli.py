@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lbguard import __version__
+from lbguard import __version__, speedups
 from lbguard.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, LbguardError
 from lbguard.findings import Severity
 from lbguard.model import Dialect
@@ -69,7 +69,11 @@ def _dialect(value: str | None) -> Dialect | None:
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="lbguard")
+@click.version_option(
+    __version__,
+    prog_name="lbguard",
+    message=f"%(prog)s, version %(version)s ({speedups.status()})",
+)
 def main() -> None:
     """Keeps load balancers honest: check, simulate, verify, watch and audit HAProxy and nginx."""
 

@@ -332,6 +332,31 @@ def positional_constructor(cls: type[_T]) -> Callable[..., _T]:
     """A constructor for the frozen, slotted dataclass `cls` taking every field in order.
 
     Only for the parsers' hot paths (one call per server line of a 125k-line config).
+    With lbguard's C speedups it is a C object that fills the slots directly; without
+    them, the Python twin `python_constructor`. Both build the same instance as
+    ``cls(*args)``.
+    """
+    from lbguard.speedups import native
+
+    if native is None:
+        return python_constructor(cls)
+    builder: Callable[..., _T] = native.Builder(cls, _slotted_fields(cls))
+    return builder
+
+
+def _slotted_fields(cls: type) -> tuple[str, ...]:
+    """The fields of `cls`, checked to be all of its slots and all it needs to be built."""
+    names = tuple(f.name for f in fields(cls))
+    if names != tuple(getattr(cls, "__slots__", None) or ()) or cls.__bases__ != (object,):
+        raise TypeError(f"{cls.__name__} is not a slotted dataclass without a base class")
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} has a __post_init__, which this would skip")
+    return names
+
+
+def python_constructor(cls: type[_T]) -> Callable[..., _T]:
+    """`positional_constructor` in pure Python: the definition, and the fallback.
+
     A frozen dataclass's ``__init__`` sets each field with ``object.__setattr__(self,
     "name", value)``, a global lookup plus an attribute lookup plus a call per field.
     Instead the instance is born as a mutable twin class with the very same slots
@@ -341,10 +366,7 @@ def positional_constructor(cls: type[_T]) -> Callable[..., _T]:
     ``fields(cls)``, so it cannot drift from the class: every field is required and
     is set exactly as ``cls(*args)`` would set it (no ``__post_init__`` exists).
     """
-    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-    slots = getattr(cls, "__slots__", None)
-    if tuple(names) != tuple(slots or ()) or cls.__bases__ != (object,):
-        raise TypeError(f"{cls.__name__} is not a slotted dataclass without a base class")
+    names = _slotted_fields(cls)
     twin = type(f"_Building{cls.__name__}", (), {"__slots__": tuple(names)})
     namespace: dict[str, object] = {"_new": object.__new__, "_twin": twin, "_cls": cls}
     body = [f"    self.{name} = {name}\n" for name in names]

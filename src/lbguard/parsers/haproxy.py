@@ -12,8 +12,10 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from types import MappingProxyType
 
+from lbguard import speedups
 from lbguard.errors import ConfigReadError
 from lbguard.findings import Finding, Severity, parse_error
 from lbguard.forked import Background, can_fork
@@ -144,6 +146,10 @@ class _Stmt:
             d = _new_directive(self.words[0], self.words[1:], self.span(), None, self.columns[1:])
             self._directive = d
         return d
+
+
+# Every field, in order: the plain-line runs (see `lex_run`) build statements with it.
+_new_stmt = positional_constructor(_Stmt)
 
 
 @dataclass
@@ -292,24 +298,33 @@ class _Parser:
         elif text.endswith("\n"):
             last -= 1  # the empty string after the final newline is not a line
         active = True
-        # Locals for the loop below, which runs once per line of a 125k-line file.
+        # Locals for the loop below, which runs once per line that is not plain.
         special = _SPECIAL_CHARS.search
         unquoted = _UNQUOTED
-        new_stmt = _Stmt
         max_words = MAX_LINE_ARGS
-        add_to_section = None  # current.body.append, once a section is open
-        for lineno, raw in zip(range(1, last + 1), lines, strict=False):
+        body: list[_Stmt] | None = None  # the open section's statements
+        i = 0
+        while i < last:
+            if active and body is not None:
+                # Plain lines, nearly all of a big config, go by the run.
+                run, i = lex_run(lines, i, last, path, SECTIONS, _new_stmt, unquoted, max_words)
+                body.extend(run)
+                if i >= last:
+                    break
+            raw = lines[i]
+            i += 1
+            lineno = i
             stripped = raw.lstrip()
             if not stripped:
                 continue
             if stripped[0] != "." and special(raw) is None:
-                # The common line: no comment, quote, escape or variable, and not a '.if'.
-                # Its words are what str.split() gives; columns wait until asked for.
+                # A plain line outside the runs: out of section, skipped by '.if', a
+                # section header, or too long. Columns wait until asked for.
                 if not active:
                     continue
                 words = tuple(stripped.split())
                 if len(words) <= max_words:
-                    stmt = new_stmt(words, None, path, lineno, unquoted, raw)
+                    stmt = _Stmt(words, None, path, lineno, unquoted, raw)
                 else:  # HAProxy refuses the line: the tokenizer reports it
                     long_line = self._read_special(path, lineno, raw, stripped, cond, active)
                     assert long_line is not None  # an active line with words is a statement
@@ -323,16 +338,16 @@ class _Parser:
                 words = stmt.words
             first = words[0]
             if first in SECTIONS:
-                add_to_section = self._open_section(stmt).body.append
+                body = self._open_section(stmt).body
                 continue
-            if add_to_section is None:
+            if body is None:
                 self.error(
                     f"unknown keyword '{first}' out of section; every file must start with "
                     "a section keyword (global, defaults, frontend, backend, listen, ...)",
                     stmt.loc(0),
                 )
                 continue
-            add_to_section(stmt)
+            body.append(stmt)
         if cond:
             self.error(
                 "'.if' block opened here is not closed by '.endif' before the end of the file",
@@ -513,12 +528,24 @@ class _Parser:
                     ctx,
                 )
             server_names: dict[str, int] = {}
-            pool = section.kind == "backend" or section.kind == "listen"
-            for stmt in section.body:
+            if section.kind == "backend" or section.kind == "listen":
                 # Server lines are most of a big config: straight to their check.
-                if pool and stmt.words[0] == "server":
-                    _check_server(self, section, stmt, ctx, server_names)
-                else:
+                check_pool(
+                    section.body,
+                    server_names,
+                    self.clean_server_options,
+                    _new_stmt,
+                    partial(_check_server, self, section, ctx=ctx, names=server_names),
+                    partial(
+                        self._validate_stmt,
+                        section,
+                        allowed=allowed,
+                        ctx=ctx,
+                        server_names=server_names,
+                    ),
+                )
+            else:
+                for stmt in section.body:
                     self._validate_stmt(section, stmt, allowed, ctx, server_names)
 
     def _validate_stmt(
@@ -750,20 +777,26 @@ class _Parser:
                         self._pool_statement(prefix, stmt, origin)
             self.pool_prefixes[key] = prefix
         state = prefix.copy()
-        default_server = state.default_server
-        fields = self._fields_memo(default_server)
-        add_server = state.servers.append
-        for stmt in section.body:
-            word = stmt.words[0]
-            if word == "server":
-                # Servers live in Pool.servers; no raw directive is kept for them.
-                if len(stmt.words) >= 2:
-                    add_server(_make_server(stmt, default_server, fields))
-                continue
+        current = (state.default_server, self._fields_memo(state.default_server))
+
+        def apply(stmt: _Stmt) -> _ServerState:
+            nonlocal current
             self._pool_statement(state, stmt, None)
-            if word == "default-server":
-                default_server = state.default_server
-                fields = self._fields_memo(default_server)
+            if stmt.words[0] == "default-server":
+                current = (state.default_server, self._fields_memo(state.default_server))
+            return current
+
+        # Servers live in Pool.servers; no raw directive is kept for them.
+        build_pool(
+            section.body,
+            state.servers,
+            current,
+            _new_stmt,
+            _new_location,
+            _new_server,
+            _make_server,
+            apply,
+        )
         servers = state.servers
         health = state.health
         balance = state.balance
@@ -1125,6 +1158,110 @@ def _make_server(
 
 def looks_like_option_not_address(word: str) -> bool:
     return word in kw.SERVER_OPTIONS and not any(c in word for c in ".:/[")
+
+
+# ---------------------------------------------------------- the hot loops
+
+# The three loops below run once per line or statement of a config, and a big
+# config is mostly plain `server` lines. Each has a C twin in lbguard/_speedups.c
+# that handles those lines itself and hands every other one to the same callbacks,
+# with the same outcome; these Python versions are the definition, and what runs
+# without the extension. Tests hold the two to identical models and findings.
+
+# (default-server options in force, the `_server_fields` memo for them)
+_ServerState = tuple[list[tuple[str, str | None]], dict[tuple[str, ...], _ServerFields]]
+
+
+def lex_run_py(
+    lines: list[str],
+    i: int,
+    stop: int,
+    path: str,
+    sections: frozenset[str],
+    new_stmt: Callable[..., _Stmt],
+    unquoted: frozenset[int],
+    max_words: int,
+) -> tuple[list[_Stmt], int]:
+    """The plain lines from `lines[i]` on as statements, up to the first line that is not.
+
+    Plain: no quote, backslash, '#' or '$', not a '.' directive, at most `max_words`
+    words, and a first word that opens no section. Blank lines are skipped. Returns
+    the statements and the index of the line it stopped at (`stop` at the end).
+    """
+    out: list[_Stmt] = []
+    special = _SPECIAL_CHARS.search
+    while i < stop:
+        raw = lines[i]
+        stripped = raw.lstrip()
+        if stripped:
+            if stripped[0] == "." or special(raw) is not None:
+                break
+            words = tuple(stripped.split())
+            if len(words) > max_words or words[0] in sections:
+                break
+            out.append(new_stmt(words, None, path, i + 1, unquoted, raw, None, None, None, None))
+        i += 1
+    return out, i
+
+
+def check_pool_py(
+    body: list[_Stmt],
+    names: dict[str, int],
+    clean: set[tuple[str, ...]],
+    new_stmt: Callable[..., _Stmt],
+    check_server: Callable[[_Stmt], None],
+    check_other: Callable[[_Stmt], None],
+) -> None:
+    """Validate a backend's statements in order: `server` lines by `check_server`.
+
+    The C twin settles a server line itself when `check_server` would find nothing
+    to report: a new name, a plain ``host:port`` address, options in `clean`. It then
+    does what `check_server` does to such a line: records the name in `names` and
+    keeps the split address on the statement.
+    """
+    for stmt in body:
+        if stmt.words[0] == "server":
+            check_server(stmt)
+        else:
+            check_other(stmt)
+
+
+def build_pool_py(
+    body: list[_Stmt],
+    servers: list[Server],
+    state: _ServerState,
+    new_stmt: Callable[..., _Stmt],
+    new_location: Callable[..., Location],
+    new_server: Callable[..., Server],
+    make_server: Callable[
+        [_Stmt, list[tuple[str, str | None]], dict[tuple[str, ...], _ServerFields]], Server
+    ],
+    apply: Callable[[_Stmt], _ServerState],
+) -> None:
+    """Append a backend's servers to `servers`, applying its other statements in order.
+
+    `apply` takes every statement but a server line and returns the state in force
+    after it. The C twin builds a plain server line itself when `make_server` would
+    take its plain path (the address split, the options in the memo).
+    """
+    defaults, memo = state
+    for stmt in body:
+        words = stmt.words
+        if words[0] == "server":
+            if len(words) >= 2:
+                servers.append(make_server(stmt, defaults, memo))
+            continue
+        defaults, memo = apply(stmt)
+
+
+if speedups.native is not None:
+    lex_run: Callable[..., tuple[list[_Stmt], int]] = speedups.native.lex_run
+    check_pool: Callable[..., None] = speedups.native.check_pool
+    build_pool: Callable[..., None] = speedups.native.build_pool
+else:
+    lex_run = lex_run_py
+    check_pool = check_pool_py
+    build_pool = build_pool_py
 
 
 def _expand_template(stmt: _Stmt, defaults: list[tuple[str, str | None]]) -> list[Server]:
