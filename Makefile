@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH):/usr/sbin:/sbin
 
 .PHONY: demo test lint typecheck unit system-deps docs-rules bench clean docs docs-settings
 
-$(STAMP): pyproject.toml src/lbguard/_speedups.c
+$(STAMP): pyproject.toml setup.py src/lbguard/_speedups.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -23,8 +23,8 @@ demo: $(STAMP) system-deps
 	@bash examples/demo.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests benchmarks tools
-	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools setup.py
+	$(BIN)/ruff check src tests benchmarks tools setup.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -237,3 +237,40 @@ def test_hash_balance_factor_bounds_load_only_under_load(tmp_path: Path) -> None
     assert any("no effect" in note for note in idle.notes)
     busy = simulate(p, Dialect.HAPROXY, trace, load=Load(rate=1000, duration=0.03, seed=2))
     assert max(busy.shares().values()) < 0.6  # at most 125% of a fair share in flight
+
+
+def _scanned_uri(uri: str, whole: bool, length: int | None, depth: int | None) -> bytes:
+    """HAProxy's get_server_uh scan, byte by byte, as algorithms.md describes it."""
+    data = uri.encode()
+    n = len(data) if length is None else min(len(data), length)
+    out = bytearray()
+    slashes = 0
+    for c in data[:n]:
+        if c == ord("/"):
+            slashes += 1
+            if depth is not None and slashes == depth + 1:
+                break
+        elif c == ord("?") and not whole:
+            break
+        out.append(c)
+    return bytes(out)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    uri=st.text(alphabet="/?a=&é", max_size=20),
+    whole=st.booleans(),
+    length=st.none() | st.integers(1, 12),
+    depth=st.none() | st.integers(1, 4),
+)
+def test_uri_key_is_haproxys_scan(
+    uri: str, whole: bool, length: int | None, depth: int | None
+) -> None:
+    from lbguard.simulate.haproxy_model import _uri_key
+
+    args: tuple[str, ...] = ("whole",) if whole else ()
+    if length is not None:
+        args += ("len", str(length))
+    if depth is not None:
+        args += ("depth", str(depth))
+    assert _uri_key(uri, args) == _scanned_uri(uri, whole, length, depth)

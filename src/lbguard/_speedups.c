@@ -219,22 +219,24 @@ is_special(Py_UCS4 c)
 }
 
 /*
- * lex_run(lines, start, stop, path, sections, stmt_builder, unquoted, max_words)
+ * lex_run(lines, start, stop, path, sections, stmt_builder, unquoted, max_words, seen)
  *     -> (statements, index)
  *
  * haproxy.lex_run_py, in C: from lines[start], each plain line (no quote, escape,
  * '#' or '$', not starting with '.', a word that opens no section, at most
  * max_words words) becomes a _Stmt; blank lines are skipped. Stops at the first
- * other line and returns its index, or `stop`.
+ * other line and returns its index, or `stop`. `seen` maps each word met so far
+ * to the one object that stands for it.
  */
 static PyObject *
 lex_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "lex_run takes 8 arguments");
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "lex_run takes 9 arguments");
         return NULL;
     }
     PyObject *lines = args[0], *path = args[3], *sections = args[4], *unquoted = args[6];
+    PyObject *seen = args[8];
     Py_ssize_t i = PyLong_AsSsize_t(args[1]);
     Py_ssize_t stop = PyLong_AsSsize_t(args[2]);
     Py_ssize_t max_words = PyLong_AsSsize_t(args[7]);
@@ -245,7 +247,8 @@ lex_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (stmts == NULL) {
         return NULL;
     }
-    if (!PyList_Check(lines) || !PyAnySet_Check(sections) || max_words < 1) {
+    if (!PyList_Check(lines) || !PyAnySet_Check(sections) || !PyDict_Check(seen) ||
+        max_words < 1) {
         PyErr_SetString(PyExc_TypeError, "lex_run: bad arguments");
         return NULL;
     }
@@ -324,6 +327,19 @@ lex_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             if (word == NULL) {
                 Py_DECREF(words);
                 goto fail;
+            }
+            /* One object per distinct word: a big config repeats a few hundred of them
+             * (keywords, option values, server names) over and over. */
+            PyObject *known = PyDict_SetDefault(seen, word, word);
+            if (known == NULL) {
+                Py_DECREF(word);
+                Py_DECREF(words);
+                goto fail;
+            }
+            if (known != word) {
+                Py_INCREF(known);
+                Py_DECREF(word);
+                word = known;
             }
             PyTuple_SET_ITEM(words, w, word);
         }

@@ -15,6 +15,7 @@ def lex_run(
     stmt_builder: Builder,
     unquoted: frozenset[int],
     max_words: int,
+    seen: dict[str, str],
 ) -> tuple[list[Any], int]: ...
 def check_pool(
     body: list[Any],

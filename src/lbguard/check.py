@@ -19,6 +19,7 @@ from lbguard.model import Config, Dialect
 from lbguard.report import Report, RuleInfo
 from lbguard.rule_settings import RuleSettings
 from lbguard.rules import RULES, Rule, RuleContext
+from lbguard.rules.base import ConfigIndex
 from lbguard.scripts.inputs import ScriptInputs
 from lbguard.sources import SourceText, read_source
 from lbguard.util import without_gc
@@ -122,18 +123,24 @@ def run_rules(
     chosen = [r for r in rules if r.code in active and config.dialect in r.dialects]
     aside = [r for r in chosen if r.code in _SIMULATING_RULES]
     servers = sum(len(pool.servers) for pool in config.pools)
+    index = ConfigIndex(config)
     if aside and servers >= PARALLEL_RULES_SERVERS and can_fork():
-        elsewhere = Background(lambda: [_run_rule(r, config, settings) for r in aside])
-        here = {r.code: _run_rule(r, config, settings) for r in chosen if r not in aside}
+        elsewhere = Background(lambda: [_run_rule(r, config, settings, index) for r in aside])
+        here = {r.code: _run_rule(r, config, settings, index) for r in chosen if r not in aside}
         here.update(zip((r.code for r in aside), elsewhere.result(), strict=True))
         return [f for r in chosen for f in here[r.code]]
-    return [f for r in chosen for f in _run_rule(r, config, settings)]
+    return [f for r in chosen for f in _run_rule(r, config, settings, index)]
 
 
-def _run_rule(rule_cls: type[Rule], config: Config, settings: RuleSettings) -> list[Finding]:
+def _run_rule(
+    rule_cls: type[Rule],
+    config: Config,
+    settings: RuleSettings,
+    index: ConfigIndex | None = None,
+) -> list[Finding]:
     options, severity = settings.options_for(rule_cls.code)
     rule = rule_cls()
-    ctx = RuleContext(config, options)
+    ctx = RuleContext(config, options, index)
     produced: list[Finding] = []
     if rule.target == "pool":
         for pool in config.pools:

@@ -267,6 +267,8 @@ class _Parser:
         # Option lists (the words after a server's address) that validation found
         # clean: a generated config repeats a handful of them on every server line.
         self.clean_server_options: set[tuple[str, ...]] = set()
+        # Every distinct word of the plain lines, for lex_run (one object per word).
+        self.words: dict[str, str] = {}
         # What the options after a server's address make of it, by default-server
         # options in force and then by those words: see `_server_fields`.
         # What a backend's inherited defaults set, by (defaults section id, kind).
@@ -303,11 +305,14 @@ class _Parser:
         unquoted = _UNQUOTED
         max_words = MAX_LINE_ARGS
         body: list[_Stmt] | None = None  # the open section's statements
+        seen = self.words
         i = 0
         while i < last:
             if active and body is not None:
                 # Plain lines, nearly all of a big config, go by the run.
-                run, i = lex_run(lines, i, last, path, SECTIONS, _new_stmt, unquoted, max_words)
+                run, i = lex_run(
+                    lines, i, last, path, SECTIONS, _new_stmt, unquoted, max_words, seen
+                )
                 body.extend(run)
                 if i >= last:
                     break
@@ -1181,12 +1186,15 @@ def lex_run_py(
     new_stmt: Callable[..., _Stmt],
     unquoted: frozenset[int],
     max_words: int,
+    seen: dict[str, str],
 ) -> tuple[list[_Stmt], int]:
     """The plain lines from `lines[i]` on as statements, up to the first line that is not.
 
     Plain: no quote, backslash, '#' or '$', not a '.' directive, at most `max_words`
     words, and a first word that opens no section. Blank lines are skipped. Returns
     the statements and the index of the line it stopped at (`stop` at the end).
+    (`seen` lets the C twin keep one object per distinct word, a memory saving that
+    changes no value; this twin leaves it alone.)
     """
     out: list[_Stmt] = []
     special = _SPECIAL_CHARS.search

@@ -8,7 +8,7 @@ bad? / Example / Use instead); `docs/rules/` is generated from it.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -30,24 +30,19 @@ class Option:
     doc: str
 
 
-@dataclass
-class RuleContext:
-    """What a rule may consult besides the node it visits."""
+class ConfigIndex:
+    """Indexes of one config that many rules consult: built once per check, not per rule.
 
-    config: Config
-    options: Mapping[str, Any]
-    _routes_to: dict[str, list[Frontend]] | None = field(default=None, repr=False)
-    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    Each is built on first use, so a config whose rules never ask pays nothing.
+    """
 
-    def memo(self, key: str, factory: Callable[[], T]) -> T:
-        """Compute a per-config index once, however many nodes the rule visits."""
-        if key not in self._memo:
-            self._memo[key] = factory()
-        value: T = self._memo[key]
-        return value
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._routes_to: dict[str, list[Frontend]] | None = None
+        self._dynamic: bool | None = None
+        self._receives: dict[int, bool] = {}
 
     def frontends_routing_to(self, pool: Pool) -> list[Frontend]:
-        """Frontends with a static route (use_backend, default_backend, proxy_pass) to `pool`."""
         if self._routes_to is None:
             index: dict[str, list[Frontend]] = {}
             for fe in self.config.frontends:
@@ -57,20 +52,63 @@ class RuleContext:
         return self._routes_to.get(pool.name, [])
 
     def has_dynamic_routes(self) -> bool:
+        if self._dynamic is None:
+            self._dynamic = any(
+                "%[" in route.pool or "$" in route.pool
+                for fe in self.config.frontends
+                for route in fe.routes
+            )
+        return self._dynamic
+
+    def receives_traffic(self, pool: Pool) -> bool:
+        # Keyed by identity: the config, and so its pools, outlive the check.
+        known = self._receives.get(id(pool))
+        if known is None:
+            known = self._receives[id(pool)] = (
+                pool.kind == "listen"
+                or self.config.fragment
+                or bool(self.frontends_routing_to(pool))
+                or self.has_dynamic_routes()
+                or not self.config.frontends
+            )
+        return known
+
+
+@dataclass
+class RuleContext:
+    """What a rule may consult besides the node it visits."""
+
+    config: Config
+    options: Mapping[str, Any]
+    # Shared by the rules of one check; a context made on its own gets its own.
+    index: ConfigIndex | None = field(default=None, repr=False)
+    _memo: dict[Hashable, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.index is None:
+            self.index = ConfigIndex(self.config)
+
+    def memo(self, key: Hashable, factory: Callable[[], T]) -> T:
+        """Compute a per-config index once, however many nodes the rule visits."""
+        if key not in self._memo:
+            self._memo[key] = factory()
+        value: T = self._memo[key]
+        return value
+
+    def frontends_routing_to(self, pool: Pool) -> list[Frontend]:
+        """Frontends with a static route (use_backend, default_backend, proxy_pass) to `pool`."""
+        assert self.index is not None
+        return self.index.frontends_routing_to(pool)
+
+    def has_dynamic_routes(self) -> bool:
         """True when some route names its pool at runtime (%[...] or $variable)."""
-        return any(
-            "%[" in route.pool or "$" in route.pool
-            for fe in self.config.frontends
-            for route in fe.routes
-        )
+        assert self.index is not None
+        return self.index.has_dynamic_routes()
 
     def receives_traffic(self, pool: Pool) -> bool:
         """Whether some frontend can send traffic to the pool (or we cannot tell it can't)."""
-        if pool.kind == "listen" or self.config.fragment:
-            return True
-        if self.frontends_routing_to(pool):
-            return True
-        return self.has_dynamic_routes() or not self.config.frontends
+        assert self.index is not None
+        return self.index.receives_traffic(pool)
 
 
 class Rule:

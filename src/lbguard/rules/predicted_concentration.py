@@ -30,11 +30,25 @@ def _nearly_unique_key(pool: Pool, ctx: RuleContext) -> bool:
     from lbguard.rules.low_cardinality_key import distinct_keys
 
     requests = int(ctx.options["requests"])
-    what = (pool.balance.algorithm, pool.balance.key, pool.balance.args)
-    counted = ctx.memo(
-        f"keys:{what}:{requests}", lambda: distinct_keys(pool, ctx.config.dialect, requests)
-    )
+    what = ("keys", pool.balance.algorithm, pool.balance.key, pool.balance.args, requests)
+    counted = ctx.memo(what, lambda: distinct_keys(pool, ctx.config.dialect, requests))
     return counted is not None and counted[0] >= requests // 2
+
+
+def _no_server_takes_all(pool: Pool) -> bool:
+    """Whether no server's weight share reaches `_ALL`, without building the shares.
+
+    The same verdict as ``max(pool.weight_shares().values()) < _ALL``, which is the
+    weight share w/Σw of the heaviest serving server when names are unique (a name
+    used twice adds its servers' shares, so that case asks weight_shares itself).
+    """
+    serving = pool.serving_servers()
+    if len(serving) < 2:
+        return not serving
+    weights = [s.weight for s in serving]
+    if len({s.name for s in serving}) < len(serving):
+        return False
+    return max(weights) / sum(weights) < _ALL
 
 
 class PredictedConcentration(Rule):
@@ -98,6 +112,8 @@ class PredictedConcentration(Rule):
             # These spread requests exactly by weight over each cycle, so the model's
             # answer is the weight share: no need to run it (or to import numpy, which
             # lbguard.simulate.predict does).
+            if _no_server_takes_all(pool):
+                return
             expected = pool.weight_shares()
             # Predicted equals expected here, so `judge` can only object to a server
             # with (nearly) all the traffic: without one, there is nothing to judge.

@@ -15,6 +15,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from lbguard.model import Pool, Server
 from lbguard.simulate.hashes import HAPROXY_FUNCTIONS, MASK, full_hash
@@ -252,15 +253,25 @@ class _Ring:
 # ------------------------------------------------------------------ key extraction
 
 
-def _uri_key(uri: str, args: tuple[str, ...]) -> bytes:
-    whole = "whole" in args
-    path_only = "path-only" in args
+@lru_cache(maxsize=64)
+def _uri_options(args: tuple[str, ...]) -> tuple[bool, bool, int | None, int | None]:
+    """`balance uri` options: (whole, path-only, len N, depth N), read once per pool shape."""
     length = depth = None
     for i, a in enumerate(args):
         if a == "len" and i + 1 < len(args):
             length = int(args[i + 1])
         elif a == "depth" and i + 1 < len(args):
             depth = int(args[i + 1])
+    return "whole" in args, "path-only" in args, length, depth
+
+
+def _uri_key(uri: str, args: tuple[str, ...]) -> bytes:
+    """What `balance uri` hashes (backend.c get_server_uh).
+
+    The URI's first `len` bytes, cut at its first '?' unless `whole`, then before the
+    slash that would start level `depth` + 1: the same prefix as HAProxy's scan.
+    """
+    whole, path_only, length, depth = _uri_options(args)
     if path_only:
         if uri.startswith("/"):
             pass
@@ -271,18 +282,19 @@ def _uri_key(uri: str, args: tuple[str, ...]) -> bytes:
         else:
             uri = ""
     data = uri.encode()
-    n = len(data) if length is None else min(len(data), length)
-    out = bytearray()
-    slashes = 0
-    for c in data[:n]:
-        if c == ord("/"):
-            slashes += 1
-            if depth is not None and slashes == depth + 1:
+    if length is not None:
+        data = data[:length]
+    if not whole:
+        data = data.partition(b"?")[0]
+    if depth is not None:
+        at = -1
+        for _ in range(depth + 1):
+            at = data.find(b"/", at + 1)
+            if at < 0:
                 break
-        elif c == ord("?") and not whole:
-            break
-        out.append(c)
-    return bytes(out)
+        if at >= 0:
+            data = data[:at]
+    return data
 
 
 def _url_param(uri: str, name: str) -> bytes | None:

@@ -59,19 +59,21 @@ class Prediction:
         }
 
 
+_UNSEEN: Any = object()
+
+
 def shape(pool: Pool, dialect: Dialect) -> tuple[Any, ...]:
     """What the model's answer depends on; pools of the same shape share one run."""
     names_matter = dialect is Dialect.NGINX and pool.balance.hash_type == "consistent"
-    servers = tuple(
-        (
-            s.weight,
-            s.backup,
-            s.disabled,
-            s.option("id"),
-            s.name if names_matter else i,
-        )
-        for i, s in enumerate(pool.servers)
-    )
+    # A parsed config shares one options tuple among the servers written alike, so
+    # each distinct tuple is searched for its `id` once.
+    ids: dict[int, str | None] = {}
+    servers = []
+    for i, s in enumerate(pool.servers):
+        server_id = ids.get(id(s.options), _UNSEEN)
+        if server_id is _UNSEEN:
+            server_id = ids[id(s.options)] = s.option("id")
+        servers.append((s.weight, s.backup, s.disabled, server_id, s.name if names_matter else i))
     hash_lines = tuple(d.args for d in pool.directives if d.name == "hash-type")
     return (
         dialect,
@@ -82,7 +84,7 @@ def shape(pool: Pool, dialect: Dialect) -> tuple[Any, ...]:
         hash_lines,
         pool.has_flag("allbackups"),
         pool.workers,
-        servers,
+        tuple(servers),
     )
 
 
