@@ -27,6 +27,7 @@ from lbguard import speedups
 from lbguard.model import Directive, Location, Server, python_constructor
 from lbguard.parsers import haproxy
 from lbguard.parsers.haproxy import ParseResult, parse_haproxy_texts
+from lbguard.parsers.haproxy_lexer import plain_columns_py
 from lbguard.sources import SourceText
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +57,8 @@ def python_twins() -> Iterator[None]:
         "_new_directive": Directive,
     }
     saved_builders = {n: getattr(haproxy, n) for n in builders}
+    saved["plain_columns"] = haproxy.plain_columns
+    haproxy.plain_columns = plain_columns_py
     haproxy.lex_run = haproxy.lex_run_py
     haproxy.check_pool = haproxy.check_pool_py
     haproxy.build_pool = haproxy.build_pool_py
@@ -146,6 +149,18 @@ def test_builder_refuses_a_class_it_cannot_fill() -> None:
         native.Builder(_Plain, ("x",))
     with pytest.raises(TypeError, match="no slot"):
         native.Builder(_Pair, ("left", "middle"))
+
+
+@needs_native
+@settings(max_examples=500, deadline=None)
+@given(
+    text=st.text(alphabet="ab \t\xa0", max_size=16),
+    words=st.lists(st.text(alphabet="ab", max_size=3), max_size=5),
+)
+def test_plain_columns_finds_what_str_find_finds(text: str, words: list[str]) -> None:
+    """Any words, found in the text or not, empty or not: the columns str.find gives."""
+    assert native is not None
+    assert native.plain_columns(text, tuple(words)) == plain_columns_py(text, tuple(words))
 
 
 # --------------------------------------------------------------- the twins

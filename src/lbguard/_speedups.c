@@ -10,6 +10,7 @@
  *   Builder      fills a frozen, slotted dataclass from positional arguments,
  *                as model.positional_constructor does in Python;
  *   lex_run      haproxy.lex_run_py: the plain lines of a section body;
+ *   plain_columns  haproxy_lexer.plain_columns_py: where the words of a line are;
  *   check_pool   haproxy.check_pool_py: a backend body's clean server lines;
  *   build_pool   haproxy.build_pool_py: a backend body's plain server lines.
  *
@@ -377,6 +378,52 @@ fail:
     PyMem_Free(bounds);
     Py_DECREF(out);
     return NULL;
+}
+
+/*
+ * plain_columns(text, words) -> tuple[int, ...]
+ *
+ * haproxy_lexer.plain_columns_py, in C: the 1-based column of each word, each found
+ * with str.find from where the previous one ended.
+ */
+static PyObject *
+plain_columns(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "plain_columns(text: str, words: tuple)");
+        return NULL;
+    }
+    PyObject *text = args[0], *words = args[1];
+    Py_ssize_t n = PyTuple_GET_SIZE(words);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    PyObject *cols = PyTuple_New(n);
+    if (cols == NULL) {
+        return NULL;
+    }
+    Py_ssize_t pos = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *word = PyTuple_GET_ITEM(words, i);
+        if (!PyUnicode_Check(word)) {
+            Py_DECREF(cols);
+            PyErr_SetString(PyExc_TypeError, "plain_columns: words must be str");
+            return NULL;
+        }
+        /* str.find clamps a start past the end, and so does this. */
+        Py_ssize_t start = pos < 0 ? (pos + len < 0 ? 0 : pos + len) : pos;
+        Py_ssize_t at = start > len ? -1 : PyUnicode_Find(text, word, start, len, 1);
+        if (at == -2) {
+            Py_DECREF(cols);
+            return NULL;
+        }
+        PyObject *col = PyLong_FromSsize_t(at + 1);
+        if (col == NULL) {
+            Py_DECREF(cols);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(cols, i, col);
+        pos = at + PyUnicode_GET_LENGTH(word);
+    }
+    return cols;
 }
 
 /* ------------------------------------------------------------ split_address */
@@ -777,6 +824,8 @@ fail:
 static PyMethodDef methods[] = {
     {"lex_run", (PyCFunction)(void (*)(void))lex_run, METH_FASTCALL,
      "The plain lines of a section body as statements (see haproxy.lex_run_py)."},
+    {"plain_columns", (PyCFunction)(void (*)(void))plain_columns, METH_FASTCALL,
+     "Each word's 1-based column in a plain line (see haproxy_lexer.plain_columns_py)."},
     {"check_pool", (PyCFunction)(void (*)(void))check_pool, METH_FASTCALL,
      "Validate a backend body, clean server lines here (see haproxy.check_pool_py)."},
     {"build_pool", (PyCFunction)(void (*)(void))build_pool, METH_FASTCALL,

@@ -267,6 +267,14 @@ class _Parser:
         # Option lists (the words after a server's address) that validation found
         # clean: a generated config repeats a handful of them on every server line.
         self.clean_server_options: set[tuple[str, ...]] = set()
+        # Statements other than `server` that validation found clean, by what their
+        # verdict depends on (see `_validate_stmt`).
+        self.clean_statements: set[tuple[str, bool, tuple[str, ...]]] = set()
+        # What a default-server line makes of the options in force before it.
+        self.default_server_merges: dict[
+            tuple[tuple[tuple[str, str | None], ...], tuple[str, ...]],
+            list[tuple[str, str | None]],
+        ] = {}
         # Every distinct word of the plain lines, for lex_run (one object per word).
         self.words: dict[str, str] = {}
         # What the options after a server's address make of it, by default-server
@@ -563,9 +571,34 @@ class _Parser:
     ) -> None:
         word = stmt.words[0]
         kind = section.kind
-        if word == "server" and (kind == "backend" or kind == "listen"):
-            _check_server(self, section, stmt, ctx, server_names)
+        if word == "server":
+            if kind == "backend" or kind == "listen":
+                _check_server(self, section, stmt, ctx, server_names)
+            else:
+                self._check_statement(section, stmt, allowed, ctx, server_names)
             return
+        # What a statement other than `server` gets reported for depends only on its
+        # words and its section's kind (and, in defaults, on whether it is named): a
+        # generated config repeats the same lines in thousands of backends, and a
+        # line found clean once is clean again.
+        key = (kind, kind == "defaults" and not section.name, stmt.words)
+        if key in self.clean_statements:
+            return
+        before = len(self.findings)
+        self._check_statement(section, stmt, allowed, ctx, server_names)
+        if len(self.findings) == before:
+            self.clean_statements.add(key)
+
+    def _check_statement(
+        self,
+        section: _RawSection,
+        stmt: _Stmt,
+        allowed: frozenset[str] | None,
+        ctx: tuple[str, ...],
+        server_names: dict[str, int],
+    ) -> None:
+        word = stmt.words[0]
+        kind = section.kind
         if word in ("no", "default") and kind in ("global", *PROXY_SECTIONS):
             if len(stmt.words) < 2 or stmt.words[1] not in kw.NEGATABLE_KEYWORDS:
                 self.error(
@@ -806,9 +839,9 @@ class _Parser:
         health = state.health
         balance = state.balance
         hash_type = state.hash_type
-        if health.kind == "none" and any(s.check for s in servers):
+        if health.kind == "none" and any([s.check for s in servers]):
             health = HealthCheck("tcp", None)
-        if any(s.agent_check for s in servers):
+        if any([s.agent_check for s in servers]):
             health = HealthCheck(
                 "agent" if health.kind == "none" else health.kind, health.location, health.path
             )
@@ -869,7 +902,13 @@ class _Parser:
         elif word == "stick" and args and args[0] in ("on", "match", "store-request"):
             state.persistence.append(Persistence("stick-table", stmt.span()))
         elif word == "default-server":
-            state.default_server = _merge_options(state.default_server, _server_options(stmt, 1))
+            # The same line in thousands of backends merges the same way each time.
+            key = (tuple(state.default_server), stmt.words)
+            merged = self.default_server_merges.get(key)
+            if merged is None:
+                merged = _merge_options(state.default_server, _server_options(stmt, 1))
+                self.default_server_merges[key] = merged
+            state.default_server = list(merged)
         elif word == "server-template" and origin is None and len(args) >= 3:
             state.servers.extend(_expand_template(stmt, state.default_server))
 

@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from lbguard import speedups
+
 # HAProxy splits at most this many words on a line (MAX_LINE_ARGS); more is an error.
 MAX_LINE_ARGS = 64
 
@@ -40,8 +42,11 @@ def split_plain(text: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
     return words, plain_columns(text, words)
 
 
-def plain_columns(text: str, words: Sequence[str]) -> tuple[int, ...]:
-    """The 1-based column of each word of a plain line (one `split_plain` cut into `words`)."""
+def plain_columns_py(text: str, words: tuple[str, ...]) -> tuple[int, ...]:
+    """The 1-based column of each word of a plain line (one `split_plain` cut into `words`).
+
+    `plain_columns` is this, or its C twin in lbguard._speedups when that is built.
+    """
     cols = []
     pos = 0
     find = text.find
@@ -51,6 +56,11 @@ def plain_columns(text: str, words: Sequence[str]) -> tuple[int, ...]:
         cols.append(pos + 1)
         pos += len(word)
     return tuple(cols)
+
+
+plain_columns: Callable[[str, tuple[str, ...]], tuple[int, ...]] = (
+    plain_columns_py if speedups.native is None else speedups.native.plain_columns
+)
 
 
 def tokenize(
