@@ -31,3 +31,25 @@ def best_of(argv: list[str], repeat: int) -> tuple[float, int]:
         best = min(best, time.perf_counter() - start)
         code = proc.returncode
     return best, code
+
+
+def alternate(commands: dict[str, list[str]], repeat: int) -> dict[str, list[float]]:
+    """Wall times of each command, run in turn `repeat` times: A B A B ...
+
+    Taking turns puts both commands under the same machine conditions; on a shared
+    host the speed of a core drifts from minute to minute, and timing one command
+    after the other would measure the drift.
+    """
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, argv in commands.items():
+            start = time.perf_counter()
+            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2

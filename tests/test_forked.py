@@ -10,7 +10,7 @@ import pytest
 
 from conftest import CORPUS, require_shared
 from lbguard import check, forked
-from lbguard.check import Unit, parse_unit, run_rules
+from lbguard.check import Unit, parse_unit, plan_units, run_rules
 from lbguard.forked import Background, can_fork
 from lbguard.model import Dialect
 from lbguard.parsers import haproxy
@@ -137,11 +137,14 @@ def _both_ways(paths: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
         alone = parse_unit(unit)
         alone_rules = run_rules(alone.config, Settings())
     monkeypatch.setattr(haproxy, "PARALLEL_VALIDATION_STATEMENTS", 0)
-    monkeypatch.setattr(check, "PARALLEL_RULES_SERVERS", 0)
+    monkeypatch.setattr(check, "PARALLEL_RULES_BYTES", 0)
+    unit = plan_units(paths, Dialect.HAPROXY)[0]  # with its texts, as check has them
+    simulating = check.start_simulating_rules(unit, Settings())
+    assert simulating is not None and simulating._pid, "the helper must really run"
     forked = parse_unit(unit)
     assert forked.findings == alone.findings
     assert forked.config == alone.config
-    assert run_rules(forked.config, Settings()) == alone_rules
+    assert run_rules(forked.config, Settings(), simulating=simulating) == alone_rules
 
 
 def test_generated_config_same_findings_forked(
@@ -206,3 +209,63 @@ def test_nginx_corpus_same_findings_forked(monkeypatch: pytest.MonkeyPatch) -> N
     assert files
     for path in files:
         _nginx_both_ways(path, monkeypatch)
+
+
+def test_a_failed_child_leaves_the_cheaper_work_to_the_parent() -> None:
+    parent = os.getpid()
+
+    def work() -> str:
+        if os.getpid() != parent:
+            os._exit(3)
+        return "redone"
+
+    assert Background(work).result(lambda: "instead") == "instead"
+
+
+def test_a_child_never_forks_again() -> None:
+    job = Background(lambda: (can_fork(), Background(os.getpid).result() == os.getpid()))
+    assert job.result(lambda: (False, True)) == (False, True)
+    assert can_fork()
+
+
+def test_a_cancelled_child_is_stopped_and_reaped() -> None:
+    import time
+
+    job = Background(lambda: time.sleep(30))
+    pid = job._pid
+    assert pid
+    start = time.monotonic()
+    job.cancel()
+    assert time.monotonic() - start < 5
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    job.cancel()  # a second time: nothing left to do
+
+
+def test_a_config_that_cannot_be_parsed_stops_the_helper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A parse that fails in this process (an nginx include unreadable) strands no helper."""
+    from lbguard.check import check_paths
+    from lbguard.errors import ConfigReadError
+    from lbguard.rule_settings import DEFAULTS
+
+    monkeypatch.setattr(check, "PARALLEL_RULES_BYTES", 0)
+    started: list[Background[dict[str, list[object]]] | None] = []
+    real = check.start_simulating_rules
+
+    def spy(*args: object, **kwargs: object) -> object:
+        job = real(*args, **kwargs)  # type: ignore[arg-type]
+        started.append(job)  # type: ignore[arg-type]
+        return job
+
+    def unreadable(*args: object, **kwargs: object) -> object:
+        raise ConfigReadError("conf.d/x.conf: permission denied")
+
+    monkeypatch.setattr(check, "start_simulating_rules", spy)
+    monkeypatch.setattr(check, "parse_unit", unreadable)
+    cfg = _generated(tmp_path)
+    with pytest.raises(ConfigReadError):
+        check_paths([str(cfg)], DEFAULTS, native=False)
+    assert len(started) == 1 and started[0] is not None
+    assert started[0]._pid == 0  # stopped and reaped

@@ -11,6 +11,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lbguard import __version__
 from lbguard.check import rule_table
@@ -430,3 +432,24 @@ def test_text_honours_no_color_even_on_a_tty(monkeypatch: pytest.MonkeyPatch) ->
     tty = Tty()
     render(sample_report(), "text", tty)
     assert "\x1b[" not in tty.getvalue()
+
+
+_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    strings=st.lists(_TEXT, min_size=5, max_size=5),
+    numbers=st.lists(st.integers(-(2**70), 2**70) | st.booleans(), min_size=4, max_size=4),
+    context=st.lists(_TEXT, max_size=3) | st.just(["x", 1]) | st.none(),
+)
+def test_contract_records_are_exactly_what_json_dumps_writes(
+    strings: list[str], numbers: list[int], context: list[object] | None
+) -> None:
+    """The contract's own records take a fast layout: it must be json.dumps's, to the byte."""
+    keys = ("code", "rule", "severity", "message", "path")
+    record: dict[str, object] = dict(zip(keys, strings, strict=True))
+    record |= dict(zip(("line", "column", "end_line", "end_column"), numbers, strict=True))
+    record["context"] = context
+    data = {"version": 1, "findings": [record, record], "summary": {}}
+    assert dumps_report(data) == json.dumps(data, indent=2, ensure_ascii=False)

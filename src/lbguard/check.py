@@ -89,12 +89,17 @@ def plan_units(
     return units
 
 
-def parse_unit(unit: Unit, *, context: str | None = None, prefix: str | None = None) -> Parsed:
-    """Parse one unit with its dialect's parser into the shared model."""
+def parse_unit(
+    unit: Unit, *, context: str | None = None, prefix: str | None = None, validate: bool = True
+) -> Parsed:
+    """Parse one unit with its dialect's parser into the shared model.
+
+    `validate=False` may skip the syntax checks a model does not need (HAProxy's).
+    """
     if unit.dialect is Dialect.HAPROXY:
         from lbguard.parsers.haproxy import parse_haproxy
 
-        result = parse_haproxy(unit.paths, read=unit.read)
+        result = parse_haproxy(unit.paths, read=unit.read, validate=validate)
         return Parsed(result.config, result.findings, result.sources)
     from lbguard.parsers.nginx import parse_nginx
 
@@ -109,27 +114,82 @@ def parse_unit(unit: Unit, *, context: str | None = None, prefix: str | None = N
 
 
 # Rules that run the traffic simulator (and so import numpy and replay a trace).
-# On a big config they run in a forked child while the others run here.
 _SIMULATING_RULES = frozenset({"LBG111", "LBG112"})
-# From this many servers on, the fork pays for itself.
-PARALLEL_RULES_SERVERS = 5_000
+# From this many bytes of config on, a helper forked before the parse runs them.
+PARALLEL_RULES_BYTES = 256 * 1024
+
+
+def start_simulating_rules(
+    unit: Unit,
+    settings: RuleSettings,
+    *,
+    context: str | None = None,
+    prefix: str | None = None,
+) -> Background[dict[str, list[Finding]]] | None:
+    """On a big config, the simulating rules' findings, computed in a helper process.
+
+    The helper is forked before this process parses: it parses the same text itself
+    and runs only those rules, while this process parses and runs the others. Forked
+    after the parse it would share the model's pages, and each page either process
+    then touched would be copied; forked before, it builds a model of its own, on
+    the other core, for no more wall time. None when it does not pay (a small
+    config, no idle core): `run_rules` then runs everything here.
+    """
+    size = sum(len(t.text) for t in unit.texts.values())
+    if unit.kind != "config" or size < PARALLEL_RULES_BYTES or not can_fork():
+        return None
+    wanted = set(settings.active_rules()) & _SIMULATING_RULES
+    if not any(r.code in wanted and unit.dialect in r.dialects for r in RULES):
+        return None
+
+    def simulate() -> dict[str, list[Finding]]:
+        config = parse_unit(unit, context=context, prefix=prefix, validate=False).config
+        return _rules_by_code(config, settings, simulating=True)
+
+    return Background(simulate)
 
 
 def run_rules(
-    config: Config, settings: RuleSettings, rules: Iterable[type[Rule]] = RULES
+    config: Config,
+    settings: RuleSettings,
+    rules: Iterable[type[Rule]] = RULES,
+    simulating: Background[dict[str, list[Finding]]] | None = None,
 ) -> list[Finding]:
-    """Every enabled rule for this dialect over every node it targets."""
+    """Every enabled rule for this dialect over every node it targets.
+
+    `simulating` is what `start_simulating_rules` started for this config: those
+    rules' findings come from it (or, if the helper failed, are computed here).
+    """
+    chosen = _chosen(config, settings, rules)
+    if simulating is None:
+        index = ConfigIndex(config)
+        return [f for r in chosen for f in _run_rule(r, config, settings, index)]
+    here = _rules_by_code(config, settings, rules, simulating=False)
+    here.update(simulating.result(lambda: _rules_by_code(config, settings, rules, simulating=True)))
+    return [f for r in chosen for f in here[r.code]]
+
+
+def _chosen(
+    config: Config, settings: RuleSettings, rules: Iterable[type[Rule]]
+) -> list[type[Rule]]:
     active = set(settings.active_rules())
-    chosen = [r for r in rules if r.code in active and config.dialect in r.dialects]
-    aside = [r for r in chosen if r.code in _SIMULATING_RULES]
-    servers = sum(len(pool.servers) for pool in config.pools)
+    return [r for r in rules if r.code in active and config.dialect in r.dialects]
+
+
+def _rules_by_code(
+    config: Config,
+    settings: RuleSettings,
+    rules: Iterable[type[Rule]] = RULES,
+    *,
+    simulating: bool,
+) -> dict[str, list[Finding]]:
+    """The findings of the chosen rules that do (or do not) simulate, by rule code."""
     index = ConfigIndex(config)
-    if aside and servers >= PARALLEL_RULES_SERVERS and can_fork():
-        elsewhere = Background(lambda: [_run_rule(r, config, settings, index) for r in aside])
-        here = {r.code: _run_rule(r, config, settings, index) for r in chosen if r not in aside}
-        here.update(zip((r.code for r in aside), elsewhere.result(), strict=True))
-        return [f for r in chosen for f in here[r.code]]
-    return [f for r in chosen for f in _run_rule(r, config, settings, index)]
+    return {
+        r.code: _run_rule(r, config, settings, index)
+        for r in _chosen(config, settings, rules)
+        if (r.code in _SIMULATING_RULES) == simulating
+    }
 
 
 def _run_rule(
@@ -257,11 +317,17 @@ def _check_units(
             sources.update(script_sources)
             shown.extend(p for p in unit.paths if p not in shown)
             continue
-        parsed = parse_unit(unit, context=context, prefix=prefix)
+        simulating = start_simulating_rules(unit, settings, context=context, prefix=prefix)
+        try:
+            parsed = parse_unit(unit, context=context, prefix=prefix)
+        except BaseException:
+            if simulating is not None:
+                simulating.cancel()
+            raise
         config = parsed.config
         own = list(parsed.findings)
         own.extend(unresolved_env_findings(config))
-        own.extend(run_rules(config, settings))
+        own.extend(run_rules(config, settings, simulating=simulating))
         if native and settings.native:
             native_findings = default_native(unit, config, context=context, prefix=prefix)
             if native_findings is None:

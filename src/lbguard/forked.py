@@ -13,6 +13,7 @@ runs the same pass itself: the answer is always the one the sequential code give
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import threading
@@ -30,17 +31,24 @@ def can_fork() -> bool:
 
     Safe: a single-threaded process on a POSIX system (a thread of an embedding
     program, a web server or a watcher, may hold a lock at the moment of the fork,
-    which the child would then wait on forever). Worth it: a second core is idle.
+    which the child would then wait on forever), and not itself a forked child.
+    Worth it: a second core is idle.
     The child shares the parent's pages copy-on-write, and each page either process
     then writes is copied (about 0.1 s of CPU each way on a 125k-line config); on a busy
     machine that cost is all there is, so the work stays in one process.
     """
     return (
         hasattr(os, "fork")
+        and not _in_child
         and threading.active_count() == 1
         and not os.environ.get(_DISABLED)
         and idle_core()
     )
+
+
+# Set in a forked child: its work runs in one process, never forking again, since
+# the cores it could use are taken by the parent and itself.
+_in_child = False
 
 
 def idle_core() -> bool:
@@ -112,20 +120,41 @@ class Background(Generic[T]):
         os.close(write_fd)
         self._pid, self._fd = pid, read_fd
 
-    def result(self) -> T:
+    def result(self, instead: Callable[[], T] | None = None) -> T:
+        """What the child computed, or, if it could not, `instead()` (by default `work()`).
+
+        `instead` is for work that the parent can do more cheaply than the child,
+        having meanwhile computed part of it itself.
+        """
+        redo = self._work if instead is None else instead
         if not self._pid:
-            return self._work()
+            return redo()
         with os.fdopen(self._fd, "rb") as pipe:
             data = pipe.read()
         _, status = os.waitpid(self._pid, 0)
         self._pid = 0
         if status != 0 or not data:
-            return self._work()
+            return redo()
         value: T = pickle.loads(data)
         return value
 
+    def cancel(self) -> None:
+        """Stop the child, if one runs, and reap it: its result is no longer wanted."""
+        if not self._pid:
+            return
+        import signal
+
+        with contextlib.suppress(OSError):
+            os.kill(self._pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.waitpid(self._pid, 0)
+        os.close(self._fd)
+        self._pid = 0
+
 
 def _child(work: Callable[[], object], write_fd: int) -> NoReturn:
+    global _in_child
+    _in_child = True
     code = 1
     try:
         data = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)

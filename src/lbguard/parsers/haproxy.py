@@ -225,24 +225,29 @@ def parse_haproxy(
     *,
     env: Mapping[str, str] | None = None,
     read: Callable[[str], SourceText] = read_source,
+    validate: bool = True,
 ) -> ParseResult:
     """Parse HAProxy config files (as `haproxy -f` takes them) into the shared model.
 
     `read` reads one file; a caller that has already read some passes its own.
+    Without `validate`, only the model and the reading errors are made (for a pass
+    that needs the model and leaves the syntax verdict to another).
     """
     files = expand_paths(paths)
     texts = [read(f) for f in files]
-    return parse_haproxy_texts(texts, env=env)
+    return parse_haproxy_texts(texts, env=env, validate=validate)
 
 
 def parse_haproxy_texts(
-    texts: Iterable[SourceText], *, env: Mapping[str, str] | None = None
+    texts: Iterable[SourceText], *, env: Mapping[str, str] | None = None, validate: bool = True
 ) -> ParseResult:
     with without_gc():
-        return _parse_texts(texts, env)
+        return _parse_texts(texts, env, validate)
 
 
-def _parse_texts(texts: Iterable[SourceText], env: Mapping[str, str] | None) -> ParseResult:
+def _parse_texts(
+    texts: Iterable[SourceText], env: Mapping[str, str] | None, validate: bool = True
+) -> ParseResult:
     parser = _Parser(dict(os.environ) if env is None else dict(env))
     sources: dict[str, list[str]] = {}
     src_files: list[SourceFile] = []
@@ -251,7 +256,7 @@ def _parse_texts(texts: Iterable[SourceText], env: Mapping[str, str] | None) -> 
         sources[src.path] = lines
         src_files.append(SourceFile(src.path, src.sha256, len(lines)))
         parser.read_file(src.path, src.text, lines)
-    config = parser.build(tuple(src_files))
+    config = parser.build(tuple(src_files)) if validate else parser._build(tuple(src_files))
     return ParseResult(config, parser.findings, sources)
 
 

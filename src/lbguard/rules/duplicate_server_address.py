@@ -44,6 +44,13 @@ class DuplicateServerAddress(Rule):
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
         # Keyed by (address, port) rather than their "address:port" text: the same
         # equality (a port never contains ':'), without formatting a string per server.
+        keys = [
+            (s.address.lower(), s.port)
+            for s in pool.servers
+            if s.address and s.template_count is None
+        ]
+        if len(set(keys)) == len(keys):
+            return  # nearly every pool: no two alike, and no need to say which
         seen: dict[tuple[str, int | None], str] = {}
         for server in pool.servers:
             if not server.address or server.template_count is not None:
