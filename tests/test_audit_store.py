@@ -240,3 +240,77 @@ def test_hashes_survive_secret_looking_paths(tmp_path: Path) -> None:
     assert entry["path"] == str(Path(cfg).resolve()) and len(entry["sha256"]) == 64
     (state,) = audit["states"]
     assert len(state["sha256"]) == 64
+
+
+def test_turning_on_wal_waits_for_the_lock_it_needs() -> None:
+    """SQLite refuses the switch to WAL at once while another connection holds the
+    database (busy_timeout does not apply to it): the store retries, within its lock
+    timeout, as it waits for any other lock, and gives up with the error after it."""
+    import sqlite3
+
+    from lbguard.store.engine import use_wal
+
+    class Cursor:
+        def __init__(self, conn: Conn) -> None:
+            self.conn = conn
+
+        def execute(self, sql: str) -> Cursor:
+            if self.conn.locked_for > 0:
+                self.conn.locked_for -= 1
+                raise sqlite3.OperationalError("database is locked")
+            self.conn.calls.append(sql)
+            return self
+
+        def fetchone(self) -> tuple[str]:
+            return (self.conn.mode,)
+
+        def close(self) -> None:
+            pass
+
+    class Conn:
+        def __init__(self, locked_for: int, mode: str = "delete") -> None:
+            self.locked_for, self.mode, self.calls = locked_for, mode, []
+
+        def cursor(self) -> Cursor:
+            return Cursor(self)
+
+    slept: list[float] = []
+    conn = Conn(locked_for=3)
+    use_wal(conn, lock_timeout=10, sleep=slept.append)
+    assert conn.calls == ["PRAGMA journal_mode", "PRAGMA journal_mode = WAL"]
+    assert len(slept) == 3 and slept == sorted(slept)
+    already = Conn(locked_for=0, mode="wal")
+    use_wal(already, lock_timeout=10)
+    assert already.calls == ["PRAGMA journal_mode"]  # on already: nothing to switch
+    with pytest.raises(sqlite3.OperationalError):
+        use_wal(Conn(locked_for=10**6), lock_timeout=0.05)
+
+
+def test_writers_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """A fleet's first audits open one new store together (this failed one time in ten)."""
+    for trial in range(15):
+        url = f"sqlite:///{tmp_path / f'fleet{trial}.db'}"
+        errors: list[BaseException] = []
+        start = threading.Barrier(6)
+
+        def writer(
+            n: int,
+            url: str = url,
+            start: threading.Barrier = start,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            try:
+                start.wait()
+                with open_store(url) as store:
+                    store.append("deploy", {"note": f"writer {n}"})
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        with open_store(url) as store:
+            assert store.verify().checked == 6

@@ -9,7 +9,9 @@ so two processes can never both extend the hash chain from the same record.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -144,6 +146,34 @@ class Store:
         self.close()
 
 
+def use_wal(
+    dbapi_conn: Any, lock_timeout: float, sleep: Callable[[float], None] = time.sleep
+) -> None:
+    """Put the database in WAL mode, waiting up to `lock_timeout` for the lock it needs.
+
+    The switch needs the database to itself, and SQLite answers "database is locked"
+    at once rather than wait for it (busy_timeout does not apply): several writers
+    opening a new store at the same moment, a fleet's first audits, failed at random.
+    Once one has switched, the mode is persistent and the others find it on.
+    """
+    deadline = time.monotonic() + lock_timeout
+    delay = 0.005
+    while True:
+        cur = dbapi_conn.cursor()
+        try:
+            mode = cur.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        finally:
+            cur.close()
+        sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
 def _sqlite_events(engine: Engine, lock_timeout: float) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -151,10 +181,10 @@ def _sqlite_events(engine: Engine, lock_timeout: float) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
-        # WAL lets `timeline` and `trail verify` read while a daemon writes.
-        cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
+        # WAL lets `timeline` and `trail verify` read while a daemon writes.
+        use_wal(dbapi_conn, lock_timeout)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
