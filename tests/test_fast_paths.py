@@ -56,3 +56,38 @@ def test_check_exits_early_with_the_whole_report(tmp_path: Path) -> None:
         summary = data["summary"]
         assert len(data["findings"]) == summary["errors"] + summary["warnings"] + summary["infos"]
         assert len(data["findings"]) > 400
+
+
+def test_keep_holds_nothing_unless_the_process_exits_without_teardown() -> None:
+    """Only the console script's check keeps its model to the end; a library caller frees."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import gc, weakref\n"
+        "from lbguard import util\n"
+        "class Model: pass\n"
+        "m = Model(); ref = weakref.ref(m); util.keep(m); del m\n"
+        "print(ref() is None)\n"
+        "util.keep_until_exit()\n"
+        "gc.enable()\n"
+        "with util.without_gc():\n"
+        "    m = Model(); ref = weakref.ref(m); util.keep(m); del m\n"
+        "print(ref() is not None, gc.get_freeze_count() > 0, gc.isenabled())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.split() == ["True", "True", "True", "True"]
+
+
+def test_the_console_check_keeps_its_model_and_main_does_not(tmp_path: Path) -> None:
+    from lbguard import cli, util
+
+    config = tmp_path / "haproxy.cfg"
+    config.write_text("defaults\n    timeout connect 5s\nbackend b\n    server a 10.0.0.1:80\n")
+    from click.testing import CliRunner
+
+    assert util._kept is None
+    CliRunner().invoke(cli.main, ["check", "--no-native", str(config)])
+    assert util._kept is None, "an in-process check (tests, embedding) must free what it built"

@@ -453,3 +453,32 @@ def test_contract_records_are_exactly_what_json_dumps_writes(
     record["context"] = context
     data = {"version": 1, "findings": [record, record], "summary": {}}
     assert dumps_report(data) == json.dumps(data, indent=2, ensure_ascii=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    findings=st.lists(
+        st.builds(
+            Finding,
+            _TEXT,
+            _TEXT,
+            st.sampled_from(list(Severity)),
+            _TEXT,
+            st.builds(
+                Location,
+                _TEXT,
+                st.integers(0, 10**6),
+                st.integers(0, 300),
+                st.integers(0, 10**6),
+                st.integers(0, 300),
+            ),
+            st.lists(_TEXT, max_size=2).map(tuple),
+        ),
+        max_size=4,
+    )
+)
+def test_json_of_any_findings_is_exactly_what_json_dumps_writes(findings: list[Finding]) -> None:
+    report = Report(findings, ["a.cfg"], {}, {}, [])
+    buf = io.StringIO()
+    render(report, "json", buf)
+    assert buf.getvalue() == json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"

@@ -22,7 +22,7 @@ from lbguard.rules import RULES, Rule, RuleContext
 from lbguard.rules.base import ConfigIndex
 from lbguard.scripts.inputs import ScriptInputs
 from lbguard.sources import SourceText, read_source
-from lbguard.util import without_gc
+from lbguard.util import keep, without_gc
 
 
 @dataclass
@@ -325,6 +325,7 @@ def _check_units(
                 simulating.cancel()
             raise
         config = parsed.config
+        keep(parsed)
         own = list(parsed.findings)
         own.extend(unresolved_env_findings(config))
         own.extend(run_rules(config, settings, simulating=simulating))

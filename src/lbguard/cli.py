@@ -167,6 +167,10 @@ def check(
     from lbguard.output import render
     from lbguard.rule_settings import load_check_settings
     from lbguard.scripts.inputs import build_inputs
+    from lbguard.util import keep_until_exit
+
+    if _EXITS_WITHOUT_TEARDOWN:
+        keep_until_exit()  # check ends in _leave: nothing it builds needs freeing
 
     settings = load_check_settings(settings_path)
     threshold = Severity.parse(fail_on) if fail_on else settings.severity_threshold()
@@ -249,10 +253,16 @@ def rules_cmd(fmt: str) -> None:
 # Commands that have written their whole report and cleaned up after themselves
 # (every temporary directory of `check` is removed in a `finally`).
 _FINISHED: set[str] = set()
+# True when the console script runs (run()), which ends a finished check with
+# _leave; False where main() is called in a longer-lived process (tests, embedding).
+_EXITS_WITHOUT_TEARDOWN = False
 
 
 def run() -> None:
     import os
+
+    global _EXITS_WITHOUT_TEARDOWN
+    _EXITS_WITHOUT_TEARDOWN = True
 
     # lbguard's numpy work is element-wise, never BLAS; at import OpenBLAS would start a
     # thread per core that spins for ~70 ms of CPU, on the core check's forked child

@@ -48,7 +48,56 @@ def report_dict(report: Report) -> dict[str, Any]:
 def render_json(report: Report, stream: TextIO) -> None:
     # One write of the whole text: json.dump would hand the stream thousands of small
     # pieces, each a system call when stdout is unbuffered (PYTHONUNBUFFERED, pipes in CI).
-    stream.write(dumps_report(report_dict(report)) + "\n")
+    # The same text as dumps_report(report_dict(report)), spelt from the findings
+    # themselves rather than from a dict made of each first.
+    records = [_finding_text(f) for f in report.findings]
+    findings = "[\n" + ",\n".join(records) + "\n  ]" if records else "[]"
+    stream.write(
+        f'{{\n  "version": {VERSION},\n  "findings": {findings},\n'
+        f'  "summary": {_nested(report.summary(), 1)}\n}}\n'
+    )
+
+
+def _finding_text(f: Finding) -> str:
+    """`_record(finding_dict(f))`, without the dict."""
+    loc = f.location
+    line, column = loc.line, loc.column
+    end_line, end_column = loc.end_line or line, loc.end_column or column
+    context = f.context
+    label = f.severity.label
+    if not (
+        type(line) is int
+        and type(column) is int
+        and type(end_line) is int
+        and type(end_column) is int
+        and type(f.code) is str
+        and type(f.rule) is str
+        and type(label) is str
+        and type(f.message) is str
+        and type(loc.path) is str
+        and type(context) is tuple
+        and (not context or all([type(c) is str for c in context]))
+    ):
+        return _record(finding_dict(f))
+    return _FINDING_TEXT % (
+        encode_basestring(f.code),
+        encode_basestring(f.rule),
+        encode_basestring(label),
+        encode_basestring(f.message),
+        encode_basestring(loc.path),
+        int.__repr__(line),
+        int.__repr__(column),
+        int.__repr__(end_line),
+        int.__repr__(end_column),
+        _strings(context),
+    )
+
+
+def _strings(values: tuple[str, ...] | list[str]) -> str:
+    """A list of strings at depth 3 of the report."""
+    if not values:
+        return "[]"
+    return "[\n        " + ",\n        ".join(map(encode_basestring, values)) + "\n      ]"
 
 
 def dumps_report(data: dict[str, Any]) -> str:
@@ -90,7 +139,6 @@ def _record(finding: dict[str, Any]) -> str:
     values = tuple(finding.values())
     if tuple(finding) == _FINDING_KEYS and _plain_finding(values):
         # The contract's own record (nearly always): filled into its layout.
-        context = values[9]
         return _FINDING_TEXT % (
             encode_basestring(values[0]),
             encode_basestring(values[1]),
@@ -101,9 +149,7 @@ def _record(finding: dict[str, Any]) -> str:
             int.__repr__(values[6]),
             int.__repr__(values[7]),
             int.__repr__(values[8]),
-            "[\n        " + ",\n        ".join(map(encode_basestring, context)) + "\n      ]"
-            if context
-            else "[]",
+            _strings(values[9]),
         )
     parts = []
     for key, value in finding.items():

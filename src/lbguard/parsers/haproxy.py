@@ -45,7 +45,7 @@ from lbguard.parsers.haproxy_lexer import MAX_LINE_ARGS, Line, plain_columns, to
 from lbguard.parsers.haproxy_lexer import SPECIAL as _SPECIAL_CHARS
 from lbguard.sources import SourceText, read_source
 from lbguard.suggest import did_you_mean
-from lbguard.util import is_digits, without_gc
+from lbguard.util import is_digits, keep, without_gc
 
 # From this many statements on, validation runs in a forked child while the model is
 # built: below it, the fork costs more than the overlap saves.
@@ -257,6 +257,7 @@ def _parse_texts(
         src_files.append(SourceFile(src.path, src.sha256, len(lines)))
         parser.read_file(src.path, src.text, lines)
     config = parser.build(tuple(src_files)) if validate else parser._build(tuple(src_files))
+    keep(parser)
     return ParseResult(config, parser.findings, sources)
 
 

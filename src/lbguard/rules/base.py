@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from lbguard.findings import Finding, Severity
-from lbguard.model import Config, Dialect, Frontend, Location, Pool
+from lbguard.model import Config, Dialect, Frontend, Location, Pool, Server
 
 T = TypeVar("T")
 
@@ -41,6 +41,7 @@ class ConfigIndex:
         self._routes_to: dict[str, list[Frontend]] | None = None
         self._dynamic: bool | None = None
         self._receives: dict[int, bool] = {}
+        self._serving: dict[int, tuple[Server, ...]] = {}
 
     def frontends_routing_to(self, pool: Pool) -> list[Frontend]:
         if self._routes_to is None:
@@ -59,6 +60,13 @@ class ConfigIndex:
                 for route in fe.routes
             )
         return self._dynamic
+
+    def serving_servers(self, pool: Pool) -> tuple[Server, ...]:
+        # Keyed by identity, as below; a pool is frozen, so its answer cannot change.
+        serving = self._serving.get(id(pool))
+        if serving is None:
+            serving = self._serving[id(pool)] = pool.serving_servers()
+        return serving
 
     def receives_traffic(self, pool: Pool) -> bool:
         # Keyed by identity: the config, and so its pools, outlive the check.
@@ -104,6 +112,11 @@ class RuleContext:
         """True when some route names its pool at runtime (%[...] or $variable)."""
         assert self.index is not None
         return self.index.has_dynamic_routes()
+
+    def serving_servers(self, pool: Pool) -> tuple[Server, ...]:
+        """`pool.serving_servers()`, worked out once for all the rules that ask."""
+        assert self.index is not None
+        return self.index.serving_servers(pool)
 
     def receives_traffic(self, pool: Pool) -> bool:
         """Whether some frontend can send traffic to the pool (or we cannot tell it can't)."""

@@ -52,7 +52,7 @@ class DominantWeight(Rule):
     )
 
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
-        serving = pool.serving_servers()
+        serving = ctx.serving_servers(pool)
         if len(serving) < int(ctx.options["min-servers"]):
             return
         total = sum(s.weight for s in serving)

@@ -75,12 +75,13 @@ class EmptyServerAddress(Rule):
     dialects = frozenset({Dialect.HAPROXY, Dialect.NGINX})
 
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
-        for server in pool.servers:
-            addr = server.address
-            # A dotted number other than the wildcard (nearly every server of a big
-            # config) is what `address_problem` passes: answered here without the call.
-            if addr and addr != "0.0.0.0" and not addr.strip(_DOTTED):
-                continue
+        # A dotted number other than the wildcard (nearly every server of a big config)
+        # is what `address_problem` passes: those are set aside without the call.
+        for server in [
+            s
+            for s in pool.servers
+            if not s.address or s.address == "0.0.0.0" or s.address.strip(_DOTTED)
+        ]:
             if server.address_text.startswith(("unix@", "abns@", "fd@", "sockpair@", "/")):
                 continue
             problem = address_problem(server)

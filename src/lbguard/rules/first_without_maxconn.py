@@ -46,7 +46,7 @@ class FirstWithoutMaxconn(Rule):
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
         if pool.balance.algorithm != "first":
             return
-        serving = pool.serving_servers()
+        serving = ctx.serving_servers(pool)
         if len(serving) < 2:
             return
         unlimited = [s for s in serving if not s.maxconn]

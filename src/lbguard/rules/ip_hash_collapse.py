@@ -65,7 +65,7 @@ class IpHashCollapse(Rule):
     dialects = frozenset({Dialect.NGINX})
 
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
-        if pool.balance.algorithm != "ip_hash" or len(pool.serving_servers()) < 2:
+        if pool.balance.algorithm != "ip_hash" or len(ctx.serving_servers(pool)) < 2:
             return
         frontends = ctx.frontends_routing_to(pool)
         real_ip = ctx.memo("real-ip", lambda: _real_ip_configured(ctx.config))

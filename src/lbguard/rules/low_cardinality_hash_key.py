@@ -102,7 +102,7 @@ class LowCardinalityHashKey(Rule):
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
         if pool.balance.algorithm != "hash" or not pool.balance.key:
             return
-        if len(pool.serving_servers()) < 2:
+        if len(ctx.serving_servers(pool)) < 2:
             return
         verdict = key_cardinality(pool.balance.key, ctx.frontends_routing_to(pool))
         if verdict is None:

@@ -90,14 +90,11 @@ class LowCardinalityKey(Rule):
     options = (Option("min-keys", int, 10, "fewer distinct key values than this is reported"),)
 
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
-        if len(pool.serving_servers()) < 2:
+        if len(ctx.serving_servers(pool)) < 2:
             return
         # The count depends on the key alone, not on the servers behind it.
         what = (pool.balance.algorithm, pool.balance.key, pool.balance.args)
-        counted = ctx.memo(
-            f"keys:{what}",
-            lambda: distinct_keys(pool, ctx.config.dialect, 2000),
-        )
+        counted = ctx.memo(("keys", *what), lambda: distinct_keys(pool, ctx.config.dialect, 2000))
         if counted is None:
             return
         keys, missing = counted
@@ -106,7 +103,7 @@ class LowCardinalityKey(Rule):
             yield self.finding(
                 f"{pool.kind} '{pool.name}' hashes on a key with only {keys} distinct "
                 f"value(s) in modelled traffic: at most {keys} of "
-                f"{len(pool.serving_servers())} servers get requests",
+                f"{len(ctx.serving_servers(pool))} servers get requests",
                 pool.balance.location or pool.location,
                 context=pool_context(pool),
             )

@@ -73,9 +73,9 @@ class NextUpstreamOff(Rule):
                     continue
                 for name in _scoped_pools(config, section):
                     pool = pools.get(name)
-                    if pool is None or len(pool.serving_servers()) < 2:
+                    if pool is None or len(ctx.serving_servers(pool)) < 2:
                         continue
-                    if not all(s.max_fails in (None, 1) for s in pool.serving_servers()):
+                    if not all(s.max_fails in (None, 1) for s in ctx.serving_servers(pool)):
                         continue
                     yield self.finding(
                         f"{d.name} off: a failure on a server of upstream '{name}' is returned "

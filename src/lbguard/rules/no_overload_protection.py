@@ -46,7 +46,7 @@ class NoOverloadProtection(Rule):
     dialects = frozenset({Dialect.HAPROXY})
 
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
-        serving = pool.serving_servers()
+        serving = ctx.serving_servers(pool)
         if not serving or not ctx.receives_traffic(pool):
             return
         unlimited = [s for s in serving if not s.maxconn]

@@ -51,7 +51,7 @@ class NoOverloadSignal(Rule):
     target = "pool"
 
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
-        serving = pool.serving_servers()
+        serving = ctx.serving_servers(pool)
         if len(serving) < 2 or pool.implicit or not ctx.receives_traffic(pool):
             return
         if ctx.config.dialect is Dialect.HAPROXY:

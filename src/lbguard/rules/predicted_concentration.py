@@ -35,14 +35,14 @@ def _nearly_unique_key(pool: Pool, ctx: RuleContext) -> bool:
     return counted is not None and counted[0] >= requests // 2
 
 
-def _no_server_takes_all(pool: Pool) -> bool:
+def _no_server_takes_all(pool: Pool, ctx: RuleContext) -> bool:
     """Whether no server's weight share reaches `_ALL`, without building the shares.
 
     The same verdict as ``max(pool.weight_shares().values()) < _ALL``, which is the
     weight share w/Σw of the heaviest serving server when names are unique (a name
     used twice adds its servers' shares, so that case asks weight_shares itself).
     """
-    serving = pool.serving_servers()
+    serving = ctx.serving_servers(pool)
     if len(serving) < 2:
         return not serving
     weights = [s.weight for s in serving]
@@ -112,7 +112,7 @@ class PredictedConcentration(Rule):
             # These spread requests exactly by weight over each cycle, so the model's
             # answer is the weight share: no need to run it (or to import numpy, which
             # lbguard.simulate.predict does).
-            if _no_server_takes_all(pool):
+            if _no_server_takes_all(pool, ctx):
                 return
             expected = pool.weight_shares()
             # Predicted equals expected here, so `judge` can only object to a server

@@ -47,12 +47,13 @@ class SingleActiveServer(Rule):
     target = "pool"
 
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
-        if len(pool.servers) < 2 or not ctx.receives_traffic(pool):
+        if len(pool.servers) < 2:
+            return
+        # The cheapest test first: nearly every pool has more than one active server.
+        active = [s for s in pool.servers if not s.backup and not s.disabled and s.weight > 0]
+        if len(active) != 1 or not ctx.receives_traffic(pool):
             return
         if any(s.template_count and s.template_count > 1 for s in pool.servers):
-            return
-        active = [s for s in pool.active_servers() if s.weight > 0]
-        if len(active) != 1:
             return
         only = active[0]
         others = [s for s in pool.servers if s is not only]

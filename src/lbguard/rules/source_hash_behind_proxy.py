@@ -105,14 +105,15 @@ def proxy_evidence(pool: Pool, frontends: list[Frontend], ctx: RuleContext) -> s
     # A chained listener: another pool in this config forwards to one of our binds.
     for fe in frontends:
         for bind in fe.binds:
-            key = _bind_key(bind.address)
+            key = ctx.memo(("bind", bind.address), partial(_bind_key, bind.address))
             if key is None:
                 continue
             for other in targets.get(key, ()):
                 if other.name != pool.name:
                     return f"{other.kind} '{other.name}' forwards to it (port {key[1]})"
     for fe in frontends:
-        found = ctx.memo(f"xff:{fe.kind}:{fe.name}", partial(_frontend_evidence, fe))
+        # By identity: the config, and so its frontends, outlive the check.
+        found = ctx.memo(("xff", id(fe)), partial(_frontend_evidence, fe))
         if found:
             return found
     return proxy_note_near(pool, frontends, ctx)
@@ -186,14 +187,13 @@ class SourceHashBehindProxy(Rule):
     dialects = frozenset({Dialect.HAPROXY})
 
     def check_pool(self, pool: Pool, ctx: RuleContext) -> Iterator[Finding]:
-        if not hashes_on_source(pool) or len(pool.serving_servers()) < 2:
+        if not hashes_on_source(pool) or len(ctx.serving_servers(pool)) < 2:
             return
         frontends = ctx.frontends_routing_to(pool)
         if pool.kind == "listen":
             frontends = [fe for fe in ctx.config.frontends if fe.name == pool.name] + frontends
         restored = ctx.memo(
-            "restored:" + ",".join(f"{fe.kind}:{fe.name}" for fe in frontends),
-            lambda: real_client_restored(frontends),
+            ("restored", *map(id, frontends)), lambda: real_client_restored(frontends)
         )
         if restored:
             return
