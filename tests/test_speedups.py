@@ -58,7 +58,9 @@ def python_twins() -> Iterator[None]:
     }
     saved_builders = {n: getattr(haproxy, n) for n in builders}
     saved["plain_columns"] = haproxy.plain_columns
+    saved["stmt_directive"] = haproxy.stmt_directive
     haproxy.plain_columns = plain_columns_py
+    haproxy.stmt_directive = haproxy.stmt_directive_py
     haproxy.lex_run = haproxy.lex_run_py
     haproxy.check_pool = haproxy.check_pool_py
     haproxy.build_pool = haproxy.build_pool_py
@@ -334,3 +336,21 @@ def test_version_says_which_twins_run() -> None:
     env["LBGUARD_PURE_PYTHON"] = ""
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
     assert speedups.status() in proc.stdout
+
+
+@needs_native
+def test_the_c_lexer_keeps_one_object_per_word() -> None:
+    """Equal words are one object (Latin-1 lines; others each get their own), same values."""
+    text = (
+        "backend b\n    balance roundrobin\n"
+        "backend c\n    balance roundrobin\n"
+        "backend d\n    balance \xe9t\xe9\n    option \u2003x\n"
+        "backend e\n    balance \xe9t\xe9\n    option \u2003x\n"
+    )
+    fast, slow = both([source(text)])
+    assert_same(fast, slow)
+    b, c, d, e = (s.directives for s in fast.config.sections)
+    assert b[0].args[0] == "roundrobin" and b[0].args[0] is c[0].args[0]
+    assert d[0].args[0] == "\xe9t\xe9" and d[0].args[0] is e[0].args[0]
+    assert d[1].args == e[1].args
+    assert native is not None and len(native.WordTable()) == 0

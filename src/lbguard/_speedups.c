@@ -11,6 +11,7 @@
  *                as model.positional_constructor does in Python;
  *   lex_run      haproxy.lex_run_py: the plain lines of a section body;
  *   plain_columns  haproxy_lexer.plain_columns_py: where the words of a line are;
+ *   stmt_directive haproxy.stmt_directive_py: a statement's Directive and span;
  *   check_pool   haproxy.check_pool_py: a backend body's clean server lines;
  *   build_pool   haproxy.build_pool_py: a backend body's plain server lines.
  *
@@ -159,6 +160,10 @@ static PyTypeObject BuilderType = {
     .tp_new = builder_new,
 };
 
+static PyObject *new_location(Builder *locations, PyObject *path, PyObject *lineno,
+                              Py_ssize_t col, Py_ssize_t end);
+static PyObject *plain_columns_of(PyObject *text, PyObject *words);
+
 /* ------------------------------------------------------------- _Stmt fields */
 
 /* The order of haproxy._Stmt's fields, which the _Stmt builder is made with. */
@@ -211,6 +216,146 @@ is_server_word(PyObject *word)
                                   PyUnicode_CompareWithASCIIString(word, "server") == 0);
 }
 
+/* ---------------------------------------------------------------- WordTable */
+
+/*
+ * One str object per distinct word of a parse. A big config repeats a few hundred
+ * words (keywords, option values, server names) a hundred thousand times; looking
+ * a word up by its bytes costs less than allocating it, hashing it and dropping
+ * the copy. Only for one-byte (Latin-1) lines; other lines allocate their words.
+ */
+typedef struct {
+    PyObject_HEAD
+    size_t mask; /* capacity - 1, a power of two */
+    size_t used;
+    PyObject **slots; /* owned references; NULL where empty */
+} WordTable;
+
+static PyTypeObject WordTableType;
+
+static void
+wordtable_dealloc(WordTable *t)
+{
+    if (t->slots != NULL) {
+        for (size_t i = 0; i <= t->mask; i++) {
+            Py_XDECREF(t->slots[i]);
+        }
+        PyMem_Free(t->slots);
+    }
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+static PyObject *
+wordtable_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "WordTable() takes no arguments");
+        return NULL;
+    }
+    WordTable *t = (WordTable *)type->tp_alloc(type, 0);
+    if (t == NULL) {
+        return NULL;
+    }
+    t->mask = 1023;
+    t->used = 0;
+    t->slots = PyMem_Calloc(t->mask + 1, sizeof(PyObject *));
+    if (t->slots == NULL) {
+        Py_DECREF(t);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)t;
+}
+
+static Py_ssize_t
+wordtable_len(WordTable *t)
+{
+    return (Py_ssize_t)t->used;
+}
+
+static inline size_t
+fnv1a(const Py_UCS1 *p, Py_ssize_t n)
+{
+    size_t h = (size_t)1469598103934665603ULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        h = (h ^ p[i]) * (size_t)1099511628211ULL;
+    }
+    return h;
+}
+
+static int
+wordtable_grow(WordTable *t)
+{
+    size_t cap = (t->mask + 1) * 2;
+    PyObject **slots = PyMem_Calloc(cap, sizeof(PyObject *));
+    if (slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i <= t->mask; i++) {
+        PyObject *w = t->slots[i];
+        if (w == NULL) {
+            continue;
+        }
+        size_t j = fnv1a(PyUnicode_1BYTE_DATA(w), PyUnicode_GET_LENGTH(w)) & (cap - 1);
+        while (slots[j] != NULL) {
+            j = (j + 1) & (cap - 1);
+        }
+        slots[j] = w;
+    }
+    PyMem_Free(t->slots);
+    t->slots = slots;
+    t->mask = cap - 1;
+    return 0;
+}
+
+/* The word raw[begin:end] (a new reference), from the table when it was seen. */
+static PyObject *
+wordtable_word(WordTable *t, PyObject *raw, Py_ssize_t begin, Py_ssize_t end)
+{
+    if (t == NULL || PyUnicode_KIND(raw) != PyUnicode_1BYTE_KIND) {
+        return PyUnicode_Substring(raw, begin, end);
+    }
+    const Py_UCS1 *p = PyUnicode_1BYTE_DATA(raw) + begin;
+    Py_ssize_t n = end - begin;
+    size_t i = fnv1a(p, n) & t->mask;
+    PyObject *w;
+    while ((w = t->slots[i]) != NULL) {
+        if (PyUnicode_GET_LENGTH(w) == n && memcmp(PyUnicode_1BYTE_DATA(w), p, (size_t)n) == 0) {
+            return Py_NewRef(w);
+        }
+        i = (i + 1) & t->mask;
+    }
+    w = PyUnicode_Substring(raw, begin, end);
+    if (w == NULL) {
+        return NULL;
+    }
+    if (PyUnicode_KIND(w) != PyUnicode_1BYTE_KIND) {
+        return w; /* cannot happen for a slice of a one-byte string; kept out anyway */
+    }
+    t->slots[i] = Py_NewRef(w);
+    t->used++;
+    if (t->used * 2 > t->mask + 1 && wordtable_grow(t) < 0) {
+        Py_DECREF(w);
+        return NULL;
+    }
+    return w;
+}
+
+static PySequenceMethods wordtable_as_sequence = {
+    .sq_length = (lenfunc)wordtable_len,
+};
+
+static PyTypeObject WordTableType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "lbguard._speedups.WordTable",
+    .tp_basicsize = sizeof(WordTable),
+    .tp_dealloc = (destructor)wordtable_dealloc,
+    .tp_as_sequence = &wordtable_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "WordTable(): one str per distinct word of a parse (for lex_run).",
+    .tp_new = wordtable_new,
+};
+
 /* ------------------------------------------------------------------ lex_run */
 
 static inline int
@@ -226,8 +371,8 @@ is_special(Py_UCS4 c)
  * haproxy.lex_run_py, in C: from lines[start], each plain line (no quote, escape,
  * '#' or '$', not starting with '.', a word that opens no section, at most
  * max_words words) becomes a _Stmt; blank lines are skipped. Stops at the first
- * other line and returns its index, or `stop`. `seen` maps each word met so far
- * to the one object that stands for it.
+ * other line and returns its index, or `stop`. `seen` is the parse's WordTable
+ * (or None): one object per distinct word.
  */
 static PyObject *
 lex_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -248,7 +393,8 @@ lex_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (stmts == NULL) {
         return NULL;
     }
-    if (!PyList_Check(lines) || !PyAnySet_Check(sections) || !PyDict_Check(seen) ||
+    WordTable *table = Py_IS_TYPE(seen, &WordTableType) ? (WordTable *)seen : NULL;
+    if (!PyList_Check(lines) || !PyAnySet_Check(sections) || (table == NULL && seen != Py_None) ||
         max_words < 1) {
         PyErr_SetString(PyExc_TypeError, "lex_run: bad arguments");
         return NULL;
@@ -324,23 +470,10 @@ lex_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             goto fail;
         }
         for (Py_ssize_t w = 0; w < nwords; w++) {
-            PyObject *word = PyUnicode_Substring(raw, bounds[2 * w], bounds[2 * w + 1]);
+            PyObject *word = wordtable_word(table, raw, bounds[2 * w], bounds[2 * w + 1]);
             if (word == NULL) {
                 Py_DECREF(words);
                 goto fail;
-            }
-            /* One object per distinct word: a big config repeats a few hundred of them
-             * (keywords, option values, server names) over and over. */
-            PyObject *known = PyDict_SetDefault(seen, word, word);
-            if (known == NULL) {
-                Py_DECREF(word);
-                Py_DECREF(words);
-                goto fail;
-            }
-            if (known != word) {
-                Py_INCREF(known);
-                Py_DECREF(word);
-                word = known;
             }
             PyTuple_SET_ITEM(words, w, word);
         }
@@ -393,7 +526,12 @@ plain_columns(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "plain_columns(text: str, words: tuple)");
         return NULL;
     }
-    PyObject *text = args[0], *words = args[1];
+    return plain_columns_of(args[0], args[1]);
+}
+
+static PyObject *
+plain_columns_of(PyObject *text, PyObject *words)
+{
     Py_ssize_t n = PyTuple_GET_SIZE(words);
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
     PyObject *cols = PyTuple_New(n);
@@ -424,6 +562,105 @@ plain_columns(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         pos = at + PyUnicode_GET_LENGTH(word);
     }
     return cols;
+}
+
+/*
+ * stmt_directive(stmt_builder, location_builder, directive_builder, stmt, inherited_from)
+ *     -> Directive
+ *
+ * haproxy.stmt_directive_py, in C: the statement's Directive, with its span and
+ * columns worked out (and kept on the statement) as _Stmt.span() and
+ * _Stmt.columns would. A statement without words goes to the caller's Python.
+ */
+#define DIRECTIVE_NFIELDS 5
+
+static PyObject *
+stmt_directive(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "stmt_directive takes 5 arguments");
+        return NULL;
+    }
+    Builder *stmts = as_builder(args[0], STMT_NFIELDS, "_Stmt");
+    Builder *locations = stmts == NULL ? NULL : as_builder(args[1], LOCATION_NFIELDS, "Location");
+    Builder *directives =
+        locations == NULL ? NULL : as_builder(args[2], DIRECTIVE_NFIELDS, "Directive");
+    if (directives == NULL) {
+        return NULL;
+    }
+    PyObject *stmt = args[3], *origin = args[4];
+    PyObject *words = stmt_field(stmts, stmt, STMT_WORDS);
+    if (words == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(words);
+    if (n == 0) {
+        PyErr_SetString(PyExc_ValueError, "stmt_directive: a statement without words");
+        return NULL;
+    }
+    PyObject *path = SLOT(stmt, stmts->offsets[STMT_PATH]);
+    PyObject *lineno = SLOT(stmt, stmts->offsets[STMT_LINENO]);
+    PyObject *cols = SLOT(stmt, stmts->offsets[STMT_COLS]);
+    PyObject *span = SLOT(stmt, stmts->offsets[STMT_SPAN]);
+    if (span == Py_None) {
+        Py_ssize_t start, end;
+        if (cols == Py_None) {
+            /* A plain line: from its first non-blank to its last. */
+            PyObject *raw = SLOT(stmt, stmts->offsets[STMT_RAW]);
+            Py_ssize_t len = PyUnicode_GET_LENGTH(raw);
+            int kind = PyUnicode_KIND(raw);
+            const void *data = PyUnicode_DATA(raw);
+            start = 0;
+            while (start < len && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, start))) {
+                start++;
+            }
+            end = len;
+            while (end > 0 && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, end - 1))) {
+                end--;
+            }
+            start += 1;
+        } else {
+            if (!PyTuple_Check(cols) || PyTuple_GET_SIZE(cols) != n) {
+                PyErr_SetString(PyExc_TypeError, "stmt_directive: columns do not match words");
+                return NULL;
+            }
+            start = PyLong_AsSsize_t(PyTuple_GET_ITEM(cols, 0));
+            Py_ssize_t last = PyLong_AsSsize_t(PyTuple_GET_ITEM(cols, n - 1));
+            if (PyErr_Occurred()) {
+                return NULL;
+            }
+            Py_ssize_t width = PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(words, n - 1));
+            end = last + (width ? width : 1) - 1;
+        }
+        span = new_location(locations, path, lineno, start, end);
+        if (span == NULL) {
+            return NULL;
+        }
+        PyObject *old = SLOT(stmt, stmts->offsets[STMT_SPAN]);
+        SLOT(stmt, stmts->offsets[STMT_SPAN]) = span; /* the statement owns it now */
+        Py_XDECREF(old);
+    }
+    if (cols == Py_None) {
+        cols = plain_columns_of(SLOT(stmt, stmts->offsets[STMT_RAW]), words);
+        if (cols == NULL) {
+            return NULL;
+        }
+        PyObject *old = SLOT(stmt, stmts->offsets[STMT_COLS]);
+        SLOT(stmt, stmts->offsets[STMT_COLS]) = cols;
+        Py_XDECREF(old);
+    }
+    PyObject *rest = PyTuple_GetSlice(words, 1, n);
+    PyObject *arg_cols = rest == NULL ? NULL : PyTuple_GetSlice(cols, 1, n);
+    if (arg_cols == NULL) {
+        Py_XDECREF(rest);
+        return NULL;
+    }
+    PyObject *fields[DIRECTIVE_NFIELDS] = {PyTuple_GET_ITEM(words, 0), rest, span, origin,
+                                           arg_cols};
+    PyObject *directive = builder_fill(directives, fields);
+    Py_DECREF(rest);
+    Py_DECREF(arg_cols);
+    return directive;
 }
 
 /* ------------------------------------------------------------ split_address */
@@ -826,6 +1063,8 @@ static PyMethodDef methods[] = {
      "The plain lines of a section body as statements (see haproxy.lex_run_py)."},
     {"plain_columns", (PyCFunction)(void (*)(void))plain_columns, METH_FASTCALL,
      "Each word's 1-based column in a plain line (see haproxy_lexer.plain_columns_py)."},
+    {"stmt_directive", (PyCFunction)(void (*)(void))stmt_directive, METH_FASTCALL,
+     "A statement's Directive, its span and columns kept (see haproxy.stmt_directive_py)."},
     {"check_pool", (PyCFunction)(void (*)(void))check_pool, METH_FASTCALL,
      "Validate a backend body, clean server lines here (see haproxy.check_pool_py)."},
     {"build_pool", (PyCFunction)(void (*)(void))build_pool, METH_FASTCALL,
@@ -851,6 +1090,9 @@ PyInit__speedups(void)
     if (str_server == NULL) {
         return NULL;
     }
+    if (PyType_Ready(&WordTableType) < 0) {
+        return NULL;
+    }
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL) {
         return NULL;
@@ -858,6 +1100,12 @@ PyInit__speedups(void)
     Py_INCREF(&BuilderType);
     if (PyModule_AddObject(m, "Builder", (PyObject *)&BuilderType) < 0) {
         Py_DECREF(&BuilderType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&WordTableType);
+    if (PyModule_AddObject(m, "WordTable", (PyObject *)&WordTableType) < 0) {
+        Py_DECREF(&WordTableType);
         Py_DECREF(m);
         return NULL;
     }

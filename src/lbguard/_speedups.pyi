@@ -6,6 +6,9 @@ class Builder:
     def __init__(self, cls: type, names: tuple[str, ...]) -> None: ...
     def __call__(self, *args: Any) -> Any: ...
 
+class WordTable:
+    def __len__(self) -> int: ...
+
 def lex_run(
     lines: list[str],
     start: int,
@@ -15,7 +18,7 @@ def lex_run(
     stmt_builder: Builder,
     unquoted: frozenset[int],
     max_words: int,
-    seen: dict[str, str],
+    seen: WordTable | None,
 ) -> tuple[list[Any], int]: ...
 def check_pool(
     body: list[Any],
@@ -36,3 +39,10 @@ def build_pool(
     apply: Callable[[Any], tuple[list[tuple[str, str | None]], dict[tuple[str, ...], Any]]],
 ) -> None: ...
 def plain_columns(text: str, words: tuple[str, ...]) -> tuple[int, ...]: ...
+def stmt_directive(
+    stmt_builder: Builder,
+    location_builder: Builder,
+    directive_builder: Builder,
+    stmt: Any,
+    inherited_from: str | None,
+) -> Any: ...

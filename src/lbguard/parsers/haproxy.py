@@ -61,6 +61,9 @@ _INT_RE = re.compile(r"^[+-]?[0-9]+$")
 _new_location = positional_constructor(Location)
 _new_server = positional_constructor(Server)
 _new_directive = positional_constructor(Directive)
+_new_section = positional_constructor(Section)
+_new_balance = positional_constructor(Balance)
+_new_pool = positional_constructor(Pool)
 
 
 @dataclass(slots=True)
@@ -136,16 +139,22 @@ class _Stmt:
         if inherited_from is not None:
             d = self._inherited
             if d is None or d.inherited_from != inherited_from:
-                d = _new_directive(
-                    self.words[0], self.words[1:], self.span(), inherited_from, self.columns[1:]
-                )
-                self._inherited = d
+                d = self._inherited = stmt_directive(self, inherited_from)
             return d
         d = self._directive
         if d is None:
-            d = _new_directive(self.words[0], self.words[1:], self.span(), None, self.columns[1:])
-            self._directive = d
+            d = self._directive = stmt_directive(self, None)
         return d
+
+
+def stmt_directive_py(stmt: _Stmt, inherited_from: str | None) -> Directive:
+    """The statement's Directive, built (not cached: `_Stmt.directive` keeps it).
+
+    Its C twin is `stmt_directive` in lbguard._speedups, which works out the span and
+    the columns as `span()` and `columns` do and keeps them on the statement too.
+    """
+    words = stmt.words
+    return _new_directive(words[0], words[1:], stmt.span(), inherited_from, stmt.columns[1:])
 
 
 # Every field, in order: the plain-line runs (see `lex_run`) build statements with it.
@@ -281,8 +290,8 @@ class _Parser:
             tuple[tuple[tuple[str, str | None], ...], tuple[str, ...]],
             list[tuple[str, str | None]],
         ] = {}
-        # Every distinct word of the plain lines, for lex_run (one object per word).
-        self.words: dict[str, str] = {}
+        # One object per distinct word of the plain lines (the C lexer's; None without).
+        self.words: object = None if speedups.native is None else speedups.native.WordTable()
         # What the options after a server's address make of it, by default-server
         # options in force and then by those words: see `_server_fields`.
         # What a backend's inherited defaults set, by (defaults section id, kind).
@@ -740,21 +749,22 @@ class _Parser:
         frontends: list[Frontend] = []
         sections: list[Section] = []
         for section in self.sections:
-            loc = section.stmt.span()
+            body = section.body
+            if section.kind in ("backend", "listen"):
+                pool, own = self._build_pool(section)
+                pools.append(pool)
+            else:
+                own = tuple([s.directive() for s in body if s.words[0] != "server"])
             sections.append(
-                Section(
+                _new_section(
                     section.kind,
                     section.name,
-                    loc,
-                    tuple([s.directive() for s in section.body if s.words[0] != "server"]),
-                    section.body[-1].lineno if section.body else 0,
-                    section.body[0].lineno if section.body else 0,
+                    section.stmt.span(),
+                    own,
+                    body[-1].lineno if body else 0,
+                    body[0].lineno if body else 0,
                 )
             )
-            if section.kind not in ("frontend", "backend", "listen"):
-                continue
-            if section.kind in ("backend", "listen"):
-                pools.append(self._build_pool(section))
             if section.kind in ("frontend", "listen"):
                 frontends.append(self._build_frontend(section, self._effective(section)))
         return Config(
@@ -806,7 +816,8 @@ class _Parser:
         out.append((None, section.body))
         return out
 
-    def _build_pool(self, section: _RawSection) -> Pool:
+    def _build_pool(self, section: _RawSection) -> tuple[Pool, tuple[Directive, ...]]:
+        """The section's Pool, and the directives of its own body (not inherited)."""
         # What the inherited defaults set is the same for every backend that inherits
         # them (thousands, in a generated config): work it out once per defaults
         # section and start each backend from a copy.
@@ -821,6 +832,7 @@ class _Parser:
                         self._pool_statement(prefix, stmt, origin)
             self.pool_prefixes[key] = prefix
         state = prefix.copy()
+        inherited = len(state.directives)
         current = (state.default_server, self._fields_memo(state.default_server))
 
         def apply(stmt: _Stmt) -> _ServerState:
@@ -851,7 +863,7 @@ class _Parser:
             health = HealthCheck(
                 "agent" if health.kind == "none" else health.kind, health.location, health.path
             )
-        balance = Balance(
+        balance = _new_balance(
             balance.algorithm,
             balance.location,
             balance.args,
@@ -862,19 +874,25 @@ class _Parser:
             state.hash_factor,
             balance.inherited_from,
         )
-        return Pool(
-            name=section.name,
-            kind=section.kind,
-            location=section.stmt.span(),
-            balance=balance,
-            servers=tuple(servers),
-            mode=state.mode,
-            persistence=tuple(state.persistence),
-            health=health,
-            timeouts=MappingProxyType(state.timeouts),
-            flags=MappingProxyType(state.flags),
-            directives=tuple(state.directives),
+        directives = tuple(state.directives)
+        pool = _new_pool(
+            section.name,
+            section.kind,
+            section.stmt.span(),
+            balance,
+            tuple(servers),
+            state.mode,
+            tuple(state.persistence),
+            health,
+            MappingProxyType(state.timeouts),
+            MappingProxyType(state.flags),
+            directives,
+            1,  # workers: nginx only
+            False,  # implicit: nginx only
         )
+        # Every statement of the body but `server` lines put its directive there, in
+        # order, after those inherited: the section's own directives.
+        return pool, directives[inherited:]
 
     def _pool_statement(self, state: _PoolState, stmt: _Stmt, origin: str | None) -> None:
         """Apply one backend statement (anything but `server`) to the pool being built."""
@@ -1231,15 +1249,15 @@ def lex_run_py(
     new_stmt: Callable[..., _Stmt],
     unquoted: frozenset[int],
     max_words: int,
-    seen: dict[str, str],
+    seen: object,
 ) -> tuple[list[_Stmt], int]:
     """The plain lines from `lines[i]` on as statements, up to the first line that is not.
 
     Plain: no quote, backslash, '#' or '$', not a '.' directive, at most `max_words`
     words, and a first word that opens no section. Blank lines are skipped. Returns
     the statements and the index of the line it stopped at (`stop` at the end).
-    (`seen` lets the C twin keep one object per distinct word, a memory saving that
-    changes no value; this twin leaves it alone.)
+    (`seen` is where the C twin keeps one object per distinct word, which saves
+    allocations and memory and changes no value; this twin has no use for it.)
     """
     out: list[_Stmt] = []
     special = _SPECIAL_CHARS.search
@@ -1308,10 +1326,14 @@ def build_pool_py(
 
 
 if speedups.native is not None:
+    stmt_directive: Callable[[_Stmt, str | None], Directive] = partial(
+        speedups.native.stmt_directive, _new_stmt, _new_location, _new_directive
+    )
     lex_run: Callable[..., tuple[list[_Stmt], int]] = speedups.native.lex_run
     check_pool: Callable[..., None] = speedups.native.check_pool
     build_pool: Callable[..., None] = speedups.native.build_pool
 else:
+    stmt_directive = stmt_directive_py
     lex_run = lex_run_py
     check_pool = check_pool_py
     build_pool = build_pool_py
