@@ -220,6 +220,21 @@ def test_new_findings_ignore_moved_lines(tmp_path: Path) -> None:
     assert all(f.kind is Kind.NEW_FINDINGS for f in found)
 
 
+def test_findings_match_however_the_path_is_spelt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Approved as an absolute path, audited from its directory (and through a symlink).
+    old, _ = _state(tmp_path, BASE)
+    assert old["findings"], "BASE must have findings for this test to mean anything"
+    monkeypatch.chdir(tmp_path)
+    (st,) = read_states(["haproxy.cfg"], SETTINGS, native=False)
+    assert {f["path"] for f in st.state["findings"]} == {"haproxy.cfg"}  # as given
+    assert new_findings(old, st.state, st.config) == []
+    (tmp_path / "current.cfg").symlink_to(tmp_path / "haproxy.cfg")
+    (st,) = read_states(["current.cfg"], SETTINGS, native=False)
+    assert new_findings(old, st.state, st.config) == []
+
+
 def test_no_baseline_is_itself_drift(tmp_path: Path) -> None:
     new, config = _state(tmp_path, BASE)
     (only,) = config_drift("haproxy.cfg", None, new, config)  # type: ignore[arg-type]

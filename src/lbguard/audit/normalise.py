@@ -202,12 +202,21 @@ def _split_endpoint(endpoint: str) -> tuple[str | None, int | None]:
     return endpoint or None, None
 
 
-def finding_state(f: Finding) -> dict[str, Any]:
+def finding_state(f: Finding, real: dict[str, str] | None = None) -> dict[str, Any]:
     """A check finding (the JSON contract's shape) with a line-independent fingerprint,
     so moving code around is not a 'new' finding."""
     from lbguard.output.json_format import finding_dict
 
-    ident = canonical_json([f.code, f.location.path, list(f.context), f.message])
+    # The real path, as the config's key is: approving `/etc/haproxy/haproxy.cfg` and
+    # auditing `haproxy.cfg` from /etc/haproxy must not make every finding 'new'.
+    # `real` memoises realpath over one config's findings (a daemon must not keep it:
+    # a deploy may repoint a symlink).
+    path = f.location.path
+    if real is None:
+        real = {}
+    if path not in real:
+        real[path] = os.path.realpath(path)
+    ident = canonical_json([f.code, real[path], list(f.context), f.message])
     return {"fingerprint": hashlib.sha256(ident.encode()).hexdigest()[:16], **finding_dict(f)}
 
 
@@ -266,6 +275,7 @@ def config_state(
             continue  # a redefinition is a check finding; the first one is what runs
         predicted = predict(pool, config.dialect).predicted if shares and pool.servers else {}
         pools[pool.name] = pool_state(pool, config.dialect, predicted)
+    real: dict[str, str] = {}
     state = {
         "server_fields": list(SERVER_FIELDS),
         "dialect": config.dialect.value,
@@ -273,7 +283,8 @@ def config_state(
         "files": file_hashes(config),
         "pools": pools,
         "findings": sorted(
-            (finding_state(f) for f in findings), key=lambda d: (d["path"], d["line"], d["code"])
+            (finding_state(f, real) for f in findings),
+            key=lambda d: (d["path"], d["line"], d["code"]),
         ),
     }
     return ConfigState(key, state, config)
