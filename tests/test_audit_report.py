@@ -4,6 +4,9 @@ and bad input that ends in one line, not a traceback."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -140,3 +143,32 @@ def test_durations() -> None:
     d = parse_duration("2h5m")
     assert human(d) == "2 h 05 min" and relative(-d) == "T-02:05:00"
     assert human(parse_duration("250s")) == "4 min 10 s"
+
+
+def test_console_script_keeps_every_record_and_report(tmp_path: Path) -> None:
+    # The console script ends a one-shot audit without interpreter teardown: the
+    # report, the trail record and the exit code must all be there regardless.
+    cfg = _approved(tmp_path)
+    report = tmp_path / "audit.json"
+    env = {**os.environ, "LBGUARD_STORE": f"sqlite:///{tmp_path / 'lbguard.db'}"}
+
+    def lbguard(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lbguard", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
+    audit = lbguard(
+        "audit", "--no-native", "--record", "-o", str(report), "--format", "json", str(cfg)
+    )
+    assert audit.returncode == 1, audit.stderr
+    assert audit.stdout == "" and audit.stderr == ""
+    assert json.loads(report.read_text())["summary"]["drift"] == 2
+    shown = lbguard("audit", "--no-native", str(cfg))
+    assert shown.returncode == 1 and "server b: backup no -> yes" in shown.stdout
+    verify = lbguard("trail", "verify")
+    assert verify.returncode == 0, verify.stderr
+    assert "2 records" in verify.stdout  # the baseline and the recorded audit

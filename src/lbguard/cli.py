@@ -195,7 +195,7 @@ def check(
         from lbguard.settings import load_settings
 
         record_check(report, threshold, load_settings(settings_path)[0])
-    _FINISHED.add("check")
+    finished("check")
     sys.exit(EXIT_FINDINGS if report.failed(threshold) else EXIT_OK)
 
 
@@ -251,11 +251,22 @@ def rules_cmd(fmt: str) -> None:
 
 
 # Commands that have written their whole report and cleaned up after themselves
-# (every temporary directory of `check` is removed in a `finally`).
+# (every temporary directory of `check` is removed in a `finally`; a one-shot
+# `audit` has closed its store by the time its exit reaches run()).
 _FINISHED: set[str] = set()
-# True when the console script runs (run()), which ends a finished check with
+# True when the console script runs (run()), which ends a finished command with
 # _leave; False where main() is called in a longer-lived process (tests, embedding).
 _EXITS_WITHOUT_TEARDOWN = False
+
+
+def exits_without_teardown() -> bool:
+    """Whether a command that calls `finished` will end in `_leave`, not teardown."""
+    return _EXITS_WITHOUT_TEARDOWN
+
+
+def finished(command: str) -> None:
+    """`command` has written its whole report: its exit may skip freeing what it built."""
+    _FINISHED.add(command)
 
 
 def run() -> None:
@@ -271,7 +282,7 @@ def run() -> None:
     try:
         main()
     except SystemExit as exc:
-        if "check" in _FINISHED and isinstance(exc.code, int):
+        if _FINISHED and isinstance(exc.code, int):
             _leave(exc.code)
         raise
     except Exception as exc:  # pragma: no cover - last line of defence

@@ -271,9 +271,15 @@ def audit_command(
         _emit(lambda stream: RENDERERS[fmt](report, stream, threshold), output)
         return report.failed(threshold)
 
+    from lbguard import cli as top
+    from lbguard.util import keep_until_exit
+
+    if every is None and top.exits_without_teardown():
+        keep_until_exit()  # a one-shot audit ends in cli._leave once its store is closed
     with store:
         if every is None:
             failed = once()
+            top.finished("audit")  # the store closes on the way out, then the process ends
             sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
         from lbguard.audit.daemon import run_every
         from lbguard.audit.durations import parse_duration
