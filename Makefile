@@ -10,14 +10,15 @@ export PATH := $(CURDIR)/$(BIN):$(PATH):/usr/sbin:/sbin
 
 .PHONY: demo test lint typecheck unit system-deps docs-rules bench clean docs docs-settings
 
-$(STAMP): pyproject.toml setup.py src/lbguard/_speedups.c
+# System packages come first: the install builds the C speedups when a compiler is there.
+$(STAMP): pyproject.toml setup.py src/lbguard/_speedups.c | system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 system-deps:
-	@tools/system-deps.sh
+	@PYTHON=$(PYTHON) tools/system-deps.sh
 
 demo: $(STAMP) system-deps
 	@bash examples/demo.sh

@@ -13,6 +13,17 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light
 command -v prometheus-alertmanager >/dev/null 2>&1 || [ -x /usr/bin/prometheus-alertmanager ] \
     || need+=(prometheus-alertmanager)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# The parser's C speedups (src/lbguard/_speedups.c) need a compiler and Python's
+# headers; without them lbguard installs and runs its pure-Python twins, only slower.
+command -v cc >/dev/null 2>&1 || need+=(gcc)
+python="${PYTHON:-python3}"
+include="$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null || true)"
+if [ -n "$include" ] && [ ! -f "$include/Python.h" ]; then
+    case "$include" in
+        /usr/include/*) need+=(python3-dev) ;;
+        *) echo "lbguard: no Python.h in $include; the C speedups will not be built" >&2 ;;
+    esac
+fi
 
 [ ${#need[@]} -eq 0 ] && exit 0
 
