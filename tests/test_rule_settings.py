@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lbguard.rule_settings import DEFAULTS, load_check_settings
+import pytest
+
+from lbguard.findings import Severity
+from lbguard.rule_settings import DEFAULTS, load_check_settings, load_command_settings
 from lbguard.rules import RULES
 from lbguard.settings import Settings
 
@@ -20,6 +23,20 @@ def test_defaults_answer_as_settings_with_no_file_would() -> None:
     assert DEFAULTS.active_rules() == full.active_rules()
     for rule in RULES:
         assert DEFAULTS.options_for(rule.code) == full.options_for(rule.code), rule.code
+    assert DEFAULTS.store == full.store
+    assert DEFAULTS.audit.files == full.audit.files == ()
+    assert DEFAULTS.without_audit_files().audit.files == ()
+
+
+def test_without_audit_files_keeps_everything_else(tmp_path: Path) -> None:
+    (tmp_path / "lbguard.toml").write_text(
+        'fail-on = "error"\nstore = "sqlite:///x.db"\n[[audit.files]]\npath = "/etc/hosts"\n'
+    )
+    found = load_command_settings(tmp_path / "lbguard.toml")
+    assert [f.path for f in found.audit.files] == ["/etc/hosts"]
+    bare = found.without_audit_files()
+    assert bare.audit.files == ()
+    assert (bare.store, bare.severity_threshold()) == ("sqlite:///x.db", Severity.ERROR)
 
 
 def test_a_settings_file_is_still_validated(tmp_path: Path) -> None:
@@ -29,12 +46,24 @@ def test_a_settings_file_is_still_validated(tmp_path: Path) -> None:
     assert "LBG101" not in found.active_rules()
 
 
-def test_check_without_a_settings_file_does_not_import_pydantic(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check", "--no-native", "--format", "json"],
+        ["check", "--no-native", "--format", "json", "--record"],
+        ["audit", "--no-native", "--format", "json"],
+    ],
+    ids=["check", "check --record", "audit"],
+)
+def test_without_a_settings_file_pydantic_is_not_imported(
+    tmp_path: Path, command: list[str]
+) -> None:
     probe = (
-        "import sys\n"
+        "import os, sys\n"
+        "os.environ['LBGUARD_STORE'] = 'sqlite:///lbguard.db'\n"
         "from lbguard.cli import main\n"
         "try:\n"
-        f"    main(['check', '--no-native', '--format', 'json', {str(INCIDENT)!r}])\n"
+        f"    main({[*command, str(INCIDENT)]!r})\n"
         "except SystemExit as exc:\n"
         "    print(exc.code, any(m.split('.')[0] == 'pydantic' for m in sys.modules))\n"
     )

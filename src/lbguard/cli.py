@@ -192,9 +192,9 @@ def check(
     _emit(lambda stream: render(report, fmt, stream), output)
     if record:
         from lbguard.audit.recording import record_check
-        from lbguard.settings import load_settings
+        from lbguard.rule_settings import load_command_settings
 
-        record_check(report, threshold, load_settings(settings_path)[0])
+        record_check(report, threshold, load_command_settings(settings_path))
     finished("check")
     sys.exit(EXIT_FINDINGS if report.failed(threshold) else EXIT_OK)
 

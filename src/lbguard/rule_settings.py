@@ -1,11 +1,12 @@
-"""What `check` asks of lbguard's settings, and the answer when there is no settings file.
+"""What `check` and `audit` ask of lbguard's settings, and the answer when there is no file.
 
 `lbguard.settings` validates a settings file with pydantic, whose import and model
-building take about 0.1 s: a tenth of a 125k-line config's whole check, paid even
-when there is no file and so nothing to validate. `check` therefore asks only for
-the few answers below; with no file they come from `DEFAULTS`, which gives exactly
-what `Settings()` gives (a test compares the two rule by rule), and a file found or
-named still goes through `lbguard.settings`, with its by-name errors.
+building take about 0.1 s: a fifth of a 125k-line config's whole check, paid even
+when there is no file and so nothing to validate. `check`, `audit` and the baseline
+and trail commands therefore ask only for the few answers below; with no file they
+come from `DEFAULTS`, which gives exactly what `Settings()` gives (a test compares
+the two rule by rule), and a file found or named still goes through
+`lbguard.settings`, with its by-name errors.
 """
 
 from __future__ import annotations
@@ -31,10 +32,38 @@ class RuleSettings(Protocol):
     def options_for(self, code: str) -> tuple[dict[str, Any], Severity | None]: ...
 
 
+class CriticalFiles(Protocol):
+    """`[audit]`: the critical files an audit hashes and validates."""
+
+    @property
+    def files(self) -> tuple[Any, ...]: ...
+
+
+class CommandSettings(RuleSettings, Protocol):
+    """What `audit`, `baseline` and `trail` read besides the rules."""
+
+    @property
+    def store(self) -> str | None: ...
+
+    @property
+    def audit(self) -> CriticalFiles: ...
+
+    def without_audit_files(self) -> CommandSettings:
+        """The same settings with no `[[audit.files]]`: a deploy marker audits configs only."""
+        ...
+
+
+class _NoCriticalFiles:
+    files: tuple[Any, ...] = ()
+
+
 class DefaultSettings:
-    """`Settings()` for checking: every rule on, its default options and severity."""
+    """`Settings()` for checking and auditing: every rule on, its default options and
+    severity, the default store and no critical files."""
 
     native = True
+    store: str | None = None
+    audit: CriticalFiles = _NoCriticalFiles()
 
     def severity_threshold(self) -> Severity:
         return Severity.WARNING
@@ -47,12 +76,20 @@ class DefaultSettings:
         assert rule is not None
         return rule.default_options(), None
 
+    def without_audit_files(self) -> DefaultSettings:
+        return self
+
 
 DEFAULTS = DefaultSettings()
 
 
 def load_check_settings(path: Path | None = None) -> RuleSettings:
     """The settings `check` runs under: `path`, the file found from here, or the defaults."""
+    return load_command_settings(path)
+
+
+def load_command_settings(path: Path | None = None) -> CommandSettings:
+    """The settings a command runs under: `path`, the file found from here, or the defaults."""
     if path is None:
         path = find_settings(Path.cwd())
         if path is None:

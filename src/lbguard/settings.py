@@ -119,6 +119,9 @@ class Settings(BaseModel):
     def severity_threshold(self) -> Severity:
         return Severity.parse(self.fail_on)
 
+    def without_audit_files(self) -> Settings:
+        return self.model_copy(update={"audit": AuditSettings.model_validate({})})
+
     def active_rules(self) -> list[str]:
         enabled = {rule_by_key(k).code for k in self.enable} if self.enable else None  # type: ignore[union-attr]
         disabled = {rule_by_key(k).code for k in self.disable}  # type: ignore[union-attr]

@@ -14,7 +14,7 @@ import click
 from lbguard.errors import EXIT_FINDINGS, EXIT_OK, LbguardError
 from lbguard.findings import Severity
 from lbguard.model import Dialect
-from lbguard.settings import Settings
+from lbguard.rule_settings import CommandSettings
 from lbguard.store import Store
 
 if TYPE_CHECKING:
@@ -38,11 +38,11 @@ _dialect_option = click.option(
 )
 
 
-def _open(store_url: str | None, settings_path: Path | None) -> tuple[Settings, Store]:
-    from lbguard.settings import load_settings
+def _open(store_url: str | None, settings_path: Path | None) -> tuple[CommandSettings, Store]:
+    from lbguard.rule_settings import load_command_settings
     from lbguard.store import open_store
 
-    settings, _ = load_settings(settings_path)
+    settings = load_command_settings(settings_path)
     return settings, open_store(store_url, settings_value=settings.store)
 
 
@@ -393,15 +393,14 @@ def mark_command(
     click.echo(f"marked {kind} as trail record #{rec.seq}{extra}")
 
 
-def _deploy_drift(configs: tuple[str, ...], settings: Settings, store: Store) -> dict[str, Any]:
+def _deploy_drift(
+    configs: tuple[str, ...], settings: CommandSettings, store: Store
+) -> dict[str, Any]:
     from lbguard.audit.findings import Kind
     from lbguard.audit.run import run_audit
 
     # The balancer configs' drift only: no validators or native checks in a deploy step.
-    from lbguard.settings import AuditSettings
-
-    only_configs = settings.model_copy(update={"audit": AuditSettings.model_validate({})})
-    report = run_audit(configs, only_configs, store, native=False)
+    report = run_audit(configs, settings.without_audit_files(), store, native=False)
     drift = [f.as_json() for f in report.findings if f.kind is Kind.DRIFT]
     return {
         "configs": report.configs,

@@ -14,11 +14,14 @@ import glob
 import hashlib
 import os
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from lbguard.audit.findings import AuditFinding, Kind
 from lbguard.findings import Severity
 from lbguard.native import find_binary, run_isolated
-from lbguard.settings import CriticalFile
+
+if TYPE_CHECKING:  # the entries come validated from lbguard.settings, imported only then
+    from lbguard.settings import CriticalFile
 
 UNREADABLE = "unreadable"
 _CHUNK = 1 << 20

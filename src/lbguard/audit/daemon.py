@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from lbguard.audit.metrics import AuditMetrics
     from lbguard.audit.run import AuditReport
     from lbguard.model import Dialect
-    from lbguard.settings import Settings
+    from lbguard.rule_settings import CommandSettings
     from lbguard.store import Store
 
 
@@ -83,7 +83,7 @@ class AuditCycle:
     """
 
     configs: Sequence[str]
-    settings: Settings
+    settings: CommandSettings
     store: Store
     threshold: Severity = Severity.WARNING
     record: bool = True

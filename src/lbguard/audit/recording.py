@@ -6,7 +6,7 @@ from typing import Any
 
 from lbguard.findings import Severity
 from lbguard.report import Report
-from lbguard.settings import Settings
+from lbguard.rule_settings import CommandSettings
 
 # Findings kept in one record; the summary always counts all of them.
 RECORDED_FINDINGS = 100
@@ -24,7 +24,7 @@ def check_body(report: Report, threshold: Severity) -> dict[str, Any]:
     }
 
 
-def record_check(report: Report, threshold: Severity, settings: Settings) -> int:
+def record_check(report: Report, threshold: Severity, settings: CommandSettings) -> int:
     """Append the run to the trail; returns the record's sequence number."""
     from lbguard.store import open_store
 

@@ -22,7 +22,7 @@ from lbguard.audit.recording import RECORDED_FINDINGS
 from lbguard.errors import ConfigReadError, LbguardError
 from lbguard.findings import Finding, Severity
 from lbguard.model import Config, Dialect
-from lbguard.settings import Settings
+from lbguard.rule_settings import CommandSettings
 from lbguard.sources import read_source
 from lbguard.store import Store
 from lbguard.store.canonical import utcnow
@@ -39,7 +39,7 @@ def config_key(path: str) -> str:
 
 def read_states(
     paths: Sequence[str],
-    settings: Settings,
+    settings: CommandSettings,
     *,
     native: bool = True,
     dialect: Dialect | None = None,
@@ -68,7 +68,7 @@ def read_states(
     return states
 
 
-def approved_state(states: Iterable[ConfigState], settings: Settings) -> dict[str, Any]:
+def approved_state(states: Iterable[ConfigState], settings: CommandSettings) -> dict[str, Any]:
     return {
         "version": STATE_VERSION,
         "configs": {s.key: s.state for s in states},
@@ -177,7 +177,7 @@ def _readable(paths: Sequence[str]) -> tuple[list[str], list[AuditFinding]]:
 
 def run_audit(
     paths: Sequence[str],
-    settings: Settings,
+    settings: CommandSettings,
     store: Store,
     *,
     baseline_id: int | None = None,
@@ -197,7 +197,7 @@ def run_audit(
 
 def _run_audit(
     paths: Sequence[str],
-    settings: Settings,
+    settings: CommandSettings,
     store: Store,
     baseline_id: int | None,
     haproxy_stats: str | None,
