@@ -12,8 +12,8 @@ import pytest
 
 from health_helpers import HAProxy, free_port, haproxy_config, show_stat, wait_for
 from lbguard.errors import LbguardError
+from lbguard.haproxy_runtime import PoolState, RuntimeClient, ServerState
 from lbguard.health.remediate import Action, Executor, Panic, PanicAlert, Refusal, Remediator
-from lbguard.health.runtime_api import PoolState, RuntimeAPI, ServerState
 from lbguard.sandbox.stubs import StubFarm, StubServer
 from lbguard.store import open_store
 
@@ -163,7 +163,7 @@ def test_unknown_kinds_and_pool_alerts_do_nothing() -> None:
 
 
 @pytest.fixture
-def lb(haproxy_bin: str, tmp_path: Path) -> Iterator[tuple[RuntimeAPI, Path]]:
+def lb(haproxy_bin: str, tmp_path: Path) -> Iterator[tuple[RuntimeClient, Path]]:
     ports = {
         name: free_port() for name in ("web1", "web2", "web3", "web4", "solo1", "solo2", "solo3")
     }
@@ -197,7 +197,7 @@ backend solo
     )
     haproxy.start(front)
     try:
-        api = RuntimeAPI(str(sock))
+        api = RuntimeClient(str(sock))
         wait_for(sock.exists, 10)  # haproxy may listen before its stats socket exists
         wait_for(lambda: show_stat(str(sock), "solo")["solo4"]["status"].startswith("DOWN"), 10)
         wait_for(lambda: all(r["status"] == "UP" for r in show_stat(str(sock), "app").values()), 10)
@@ -207,7 +207,7 @@ backend solo
         farm.stop()
 
 
-def _status(api: RuntimeAPI, backend: str, server: str) -> str:
+def _status(api: RuntimeClient, backend: str, server: str) -> str:
     s = api.pool_state(backend).server(server)
     assert s is not None
     return s.status
@@ -215,7 +215,7 @@ def _status(api: RuntimeAPI, backend: str, server: str) -> str:
 
 @pytest.mark.native
 def test_executor_dry_run_then_real_drain_recorded_and_undone(
-    lb: tuple[RuntimeAPI, Path],
+    lb: tuple[RuntimeClient, Path],
 ) -> None:
     api, tmp = lb
     printed: list[str] = []
@@ -247,7 +247,7 @@ def test_executor_dry_run_then_real_drain_recorded_and_undone(
 
 @pytest.mark.native
 def test_executor_refuses_the_last_server_and_stops_at_panic(
-    lb: tuple[RuntimeAPI, Path],
+    lb: tuple[RuntimeClient, Path],
 ) -> None:
     api, tmp = lb
     raised: list[PanicAlert] = []
@@ -284,20 +284,20 @@ def test_executor_refuses_the_last_server_and_stops_at_panic(
 
 @pytest.mark.native
 def test_runtime_api_errors_are_one_line(tmp_path: Path) -> None:
-    with pytest.raises(LbguardError, match="cannot reach HAProxy's runtime API"):
-        RuntimeAPI(str(tmp_path / "missing.sock")).show_stat()
+    with pytest.raises(LbguardError, match="no such socket; is HAProxy running"):
+        RuntimeClient(str(tmp_path / "missing.sock")).show_stat()
 
 
 def test_an_unreachable_runtime_api_is_recorded_not_raised(tmp_path: Path) -> None:
     printed: list[str] = []
     with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
         ex = Executor(
-            RuntimeAPI(str(tmp_path / "missing.sock")),
+            RuntimeClient(str(tmp_path / "missing.sock")),
             trail=store,
             dry_run=False,
             echo=printed.append,
         )
         assert ex.on_alert(Alert("imbalance", "app", "web2")) == []
         [record] = list(store.records(kinds=["action"]))
-    assert record.body["what"] == "error" and "runtime API" in record.body["why"]
+    assert record.body["what"] == "error" and "no such socket" in record.body["why"]
     assert printed and printed[0].startswith("remediate: cannot act on app:")

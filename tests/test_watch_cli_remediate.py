@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lbguard.health.runtime_api import RuntimeAPI
+from lbguard.haproxy_runtime import RuntimeClient
 from lbguard.sandbox.run import stop_group
 from test_cli import lbguard
 from watch_e2e import Load, _spawn, running_haproxy, watch_daemon
@@ -89,7 +89,7 @@ def test_dry_run_from_the_command_line_prints_the_command(haproxy_bin: str, tmp_
             if "remediation on" in err_path.read_text():
                 box.stub("web-01").status = 500
             time.sleep(0.1)
-        after = {s.name: s.weight for s in RuntimeAPI(box.socket).pool_state("app").servers}
+        after = {s.name: s.weight for s in RuntimeClient(box.socket).pool_state("app").servers}
     text = err_path.read_text()
     assert "remediation on (dry-run, printing runtime API commands)" in text
     assert wanted in text, text

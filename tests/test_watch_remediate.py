@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lbguard.health.runtime_api import RuntimeAPI
+from lbguard.haproxy_runtime import RuntimeClient
 from lbguard.sandbox.haproxy_box import free_port
 from lbguard.store import Store, open_store
 from lbguard.watch.alerts import Alert
@@ -29,7 +29,7 @@ WEIGHT = 10  # the config's weight: remediation lowers a server to half of it
 
 def weights(box: Haproxy) -> dict[str, int]:
     """Effective weights as HAProxy reports them in `show stat`."""
-    return {s.name: s.weight for s in RuntimeAPI(box.socket).pool_state("app").servers}
+    return {s.name: s.weight for s in RuntimeClient(box.socket).pool_state("app").servers}
 
 
 def fired(seen: list[Alert], kind: str, server: str = "", state: str = "firing") -> bool:

@@ -1,4 +1,5 @@
-"""A small client for HAProxy's stats socket / runtime API, shared by watch and audit.
+"""A small client for HAProxy's stats socket / runtime API, shared by watch, audit and
+remediation (watch's async collector reads `show stat` with its own coroutine).
 
 HAProxy answers one command per connection in non-interactive mode, so every call
 opens a fresh connection with a timeout: a stuck or vanished socket becomes one clear
@@ -33,6 +34,41 @@ ADMIN_HMAINT = 0x40  # FQDN set from the socket
 
 class RuntimeAPIError(LbguardError):
     """The stats socket could not be reached or gave an answer we cannot read."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerState:
+    """One server as HAProxy sees it now (a `show stat` row), as remediation reads it."""
+
+    name: str
+    status: str  # UP, DOWN, MAINT, DRAIN, NOLB, "UP 1/3", "no check"...
+    weight: int  # effective weight
+    initial_weight: int
+    backup: bool = False
+
+    @property
+    def healthy(self) -> bool:
+        """Passing its checks (or not checked), whatever its admin state."""
+        head = self.status.split(" ", 1)[0]
+        return head in ("UP", "DRAIN", "NOLB", "no") or self.status == "no check"
+
+    @property
+    def active(self) -> bool:
+        """Taking new traffic: healthy, ready (not drained) and with a positive weight."""
+        head = self.status.split(" ", 1)[0]
+        return (head == "UP" or self.status == "no check") and self.weight > 0 and not self.backup
+
+
+@dataclass(frozen=True, slots=True)
+class PoolState:
+    name: str
+    servers: tuple[ServerState, ...]
+
+    def server(self, name: str) -> ServerState | None:
+        for s in self.servers:
+            if s.name == name:
+                return s
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +171,37 @@ class RuntimeClient:
 
     def show_info(self) -> dict[str, str]:
         return parse_info(self.command("show info"))
+
+    def pool_state(self, backend: str) -> PoolState:
+        """`backend`'s servers now: `show stat` for status and effective weight, and
+        `show servers state` for the configured weight, which only it holds."""
+        rows = [
+            r
+            for r in self.show_stat()
+            if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")
+        ]
+        if not rows:
+            raise RuntimeAPIError(f"HAProxy has no backend '{backend}' with servers")
+        initial = {
+            r["srv_name"]: _int(r.get("srv_iweight"))
+            for r in parse_servers_state(self.command(f"show servers state {backend}"))
+            if "srv_name" in r
+        }
+        servers = tuple(
+            ServerState(
+                r["svname"],
+                r.get("status", ""),
+                _int(r.get("weight")),
+                initial.get(r["svname"], _int(r.get("weight"))),
+                r.get("bck") == "1",
+            )
+            for r in rows
+        )
+        return PoolState(backend, servers)
+
+
+def _int(value: str | None) -> int:
+    return int(value) if value and is_digits(value) else 0
 
 
 def _connect_problem(exc: OSError, timeout: float) -> str:

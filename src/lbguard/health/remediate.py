@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from lbguard.errors import LbguardError
-from lbguard.health.runtime_api import PoolState, RuntimeAPI
+from lbguard.haproxy_runtime import PoolState, RuntimeClient
 
 
 class AlertLike(Protocol):
@@ -330,7 +330,7 @@ class PanicAlert:
 class Executor:
     """Reads the live pool, asks the policy, sends (or prints) commands, records each one."""
 
-    api: RuntimeAPI
+    api: RuntimeClient
     policy: Remediator = field(default_factory=Remediator)
     trail: TrailLike | None = None
     dry_run: bool = True
@@ -377,13 +377,15 @@ class Executor:
         else:
             try:
                 answer = self.api.command(action.command).strip()
-            except LbguardError as exc:
-                answer = exc.message
-            if answer:
-                error = answer.splitlines()[0]
-                self.echo(f"remediate: HAProxy refused '{action.command}': {error}")
+            except LbguardError as exc:  # unreachable, timed out, or "Permission denied"
+                error = exc.message
+                self.echo(f"remediate: not applied: {action.command}: {error}")
             else:
-                self.echo(f"remediate: sent: {action.command}")
+                if answer:
+                    error = answer.splitlines()[0]
+                    self.echo(f"remediate: HAProxy refused '{action.command}': {error}")
+                else:
+                    self.echo(f"remediate: sent: {action.command}")
         body: dict[str, Any] = {
             "what": action.what,
             "why": action.why,

@@ -2,7 +2,9 @@
 
 Publishing an alert transition means, in this order: one line to the log, one record
 of kind "alert" in the store's trail, one outbox entry per receiver, then the
-`on_alert` hooks (remediation plugs in there). A hook or receiver that fails is
+`on_alert` hooks (remediation plugs in there). Publishing is safe from any thread:
+remediation publishes its panic alert from its own worker. A hook with a `close()`
+is closed on shutdown, before the last deliveries. A hook or receiver that fails is
 reported and never stops the loop; a source that fails becomes the blind alert. The
 daemon loads its settings once, handles SIGTERM and SIGINT by finishing the current
 cycle, and gives pending deliveries a bounded grace period before it exits.
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +69,8 @@ class Daemon:
     metrics: WatchMetrics | None = None
     delivery: Delivery | None = None
     _unsaved: list[Alert] = field(default_factory=list)
+    # publish() is called by the loop and by hooks' own threads (remediation's panic).
+    _publishing: threading.RLock = field(default_factory=threading.RLock)
     _refreshed: float = 0.0
 
     def __post_init__(self) -> None:
@@ -101,16 +106,17 @@ class Daemon:
 
     def publish(self, alert: Alert) -> None:
         """Log, record, queue and hand `alert` to the hooks; never raises."""
-        self.log(one_line(alert.as_dict()))
-        if self.metrics is not None:
-            self.metrics.transitions.labels(alert.balancer, alert.kind, alert.state).inc()
-        self._unsaved.append(alert)
-        self._save()
-        for hook in self.on_alert:
-            try:
-                hook(alert)
-            except Exception as exc:
-                self.log(f"on_alert hook {getattr(hook, '__name__', hook)!r} failed: {exc}")
+        with self._publishing:
+            self.log(one_line(alert.as_dict()))
+            if self.metrics is not None:
+                self.metrics.transitions.labels(alert.balancer, alert.kind, alert.state).inc()
+            self._unsaved.append(alert)
+            self._save()
+            for hook in self.on_alert:
+                try:
+                    hook(alert)
+                except Exception as exc:
+                    self.log(f"on_alert hook {getattr(hook, '__name__', hook)!r} failed: {exc}")
 
     def _save(self) -> None:
         """Record and queue every transition not yet stored; a store outage only delays it."""
@@ -208,6 +214,15 @@ class Daemon:
 
     async def _shutdown(self, deliver: asyncio.Task[None] | None) -> None:
         self.stop.set()
+        # Hooks finish what they were handed first: what they publish meanwhile (a
+        # remediation panic) is then among the last deliveries below.
+        for hook in self.on_alert:
+            close = getattr(hook, "close", None)
+            if callable(close):
+                try:
+                    await asyncio.to_thread(close)
+                except Exception as exc:
+                    self.log(f"on_alert hook {getattr(hook, '__name__', hook)!r} failed: {exc}")
         if deliver is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(deliver, self.grace)

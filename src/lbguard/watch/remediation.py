@@ -16,6 +16,12 @@ connects them to the daemon. It decides three things:
 - where the panic alert goes: through `Daemon.publish`, like any other alert, so it
   is logged, recorded in the trail, queued for every receiver and shown in metrics.
 
+The runtime API is a blocking socket with a timeout, and a hung HAProxy would hold
+each command for that long; so the hook never runs a command on the watcher's event
+loop. It hands each alert to its own worker thread, one at a time and in order (a
+resolve is never acted on before its firing), and the daemon waits for that worker
+to finish what it was given before it exits.
+
 A restart must not strand an action: every action record names its balancer and the
 weight it replaced, and a new hook replays the trail (what was sent and not yet
 undone) and the daemon's restored firing alerts, so the resolve that comes after the
@@ -25,7 +31,8 @@ restart still undoes what the previous run did.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -57,10 +64,10 @@ def level_problem(socket: str, timeout: float = 5.0) -> str | None:
     `set server` with "Permission denied" below `level admin`. A socket that does not
     answer yet is no verdict: watch starts anyway and reports it as blind."""
     from lbguard.errors import LbguardError
-    from lbguard.health.runtime_api import RuntimeAPI
+    from lbguard.haproxy_runtime import Endpoint, RuntimeClient
 
     try:
-        level = RuntimeAPI(socket, timeout=timeout).command("show cli level").strip()
+        level = RuntimeClient(Endpoint(path=socket), timeout).command("show cli level").strip()
     except LbguardError:
         return None
     if level in ("admin", ""):
@@ -135,15 +142,31 @@ def replay(policy: Remediator, balancer: str, store: Store, firing: Iterable[Ale
 
 @dataclass
 class Remediation:
-    """The `on_alert` hook of one balancer: remediable alerts in, runtime API commands out."""
+    """The `on_alert` hook of one balancer: remediable alerts in, runtime API commands out,
+    on a worker thread of its own (see the module docstring)."""
 
     balancer: str
     executor: Executor
+    echo: Callable[[str], None] = print
+    _worker: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="lbguard-remediate")
+    )
 
     def __call__(self, alert: Alert) -> None:
         if alert.balancer != self.balancer or alert.kind not in ACTIONS:
             return
-        self.executor.on_alert(alert)
+        self._worker.submit(self._act, alert)
+
+    def _act(self, alert: Alert) -> None:
+        try:
+            self.executor.on_alert(alert)
+        except Exception as exc:  # reported like a failing hook; the next alert still runs
+            self.echo(f"remediate: acting on {alert.kind} for {alert.pool}/{alert.server} "
+                      f"failed: {type(exc).__name__}: {exc}")  # fmt: skip
+
+    def close(self) -> None:
+        """Finish every alert already handed over, then stop the worker."""
+        self._worker.shutdown(wait=True)
 
 
 def remediation(
@@ -164,8 +187,8 @@ def remediation(
     `apply`); panics go to `publish`, the daemon's alert pipeline. With a `trail`, the
     actions of a previous run still in force (and the `firing` alerts the daemon
     restored) are picked up, so they are undone when their alerts resolve."""
+    from lbguard.haproxy_runtime import Endpoint, RuntimeClient
     from lbguard.health.remediate import Executor, Remediator
-    from lbguard.health.runtime_api import RuntimeAPI
 
     policy = Remediator(
         max_fraction=max_fraction,
@@ -178,11 +201,11 @@ def remediation(
         if kept:
             echo(f"remediate: {kept} action(s) of a previous run still in force on {balancer}")
     executor = Executor(
-        RuntimeAPI(socket, timeout=timeout),
+        RuntimeClient(Endpoint(path=socket), timeout),
         policy,
         trail=_Trail(trail, balancer, policy) if trail is not None else None,
         dry_run=not apply,
         echo=echo,
         alert_sink=lambda panic: publish(panic_alert(panic)),
     )
-    return Remediation(balancer, executor)
+    return Remediation(balancer, executor, echo)
