@@ -411,3 +411,79 @@ def test_a_backend_behind_use_backend_rules_gets_the_whole_trace(tmp_path: Path)
     assert pool["requests_failed"] == 0 and pool["requests_sent"] == 600
     assert all(s["observed_share"] == s["predicted_share"] for s in pool["servers"])
     assert any("use_backend" in note for note in pool["notes"])
+
+
+# Two files, as `haproxy -f 10-defaults.cfg -f 20-app.cfg` reads them: the first
+# file's default-server weight (3) applies to the second file's s1.
+MERGE_DEFAULTS = """\
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+    default-server weight 3
+"""
+MERGE_APP = """\
+frontend www
+    bind :80
+    default_backend app
+
+backend app
+    balance roundrobin
+    server s1 10.9.9.1:80
+    server s2 10.9.9.2:80 weight 1
+    server s3 10.9.9.3:80 weight 1{extra}
+"""
+
+
+def _lbguard(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lbguard", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.native
+def test_merge_verifies_several_files_as_one_config(tmp_path: Path) -> None:
+    require_haproxy()
+    (tmp_path / "10-defaults.cfg").write_text(MERGE_DEFAULTS)
+    (tmp_path / "20-app.cfg").write_text(MERGE_APP.format(extra=""))
+    proc = _lbguard("verify", "--merge", "--format", "json", "--requests", "1000", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    (pool,) = json.loads(proc.stdout)["pools"]
+    shares = {s["name"]: (s["predicted_share"], s["observed_share"]) for s in pool["servers"]}
+    assert shares == {"s1": (0.6, 0.6), "s2": (0.2, 0.2), "s3": (0.2, 0.2)}
+    assert proc.stderr == ""
+    # One file at a time, the defaults do not reach the backend: equal shares, and a
+    # notice that says how to read the files as HAProxy does.
+    alone = _lbguard("verify", "--format", "json", "--requests", "300", str(tmp_path))
+    assert alone.returncode == 0, alone.stderr
+    (pool,) = json.loads(alone.stdout)["pools"]
+    assert {s["name"]: s["observed_share"] for s in pool["servers"]} == dict.fromkeys(
+        ("s1", "s2", "s3"), pytest.approx(1 / 3, abs=0.01)
+    )
+    assert "pass --merge" in alone.stderr
+
+
+@pytest.mark.native
+def test_merged_start_up_errors_point_at_the_file_and_line(tmp_path: Path) -> None:
+    require_haproxy()
+    (tmp_path / "10-defaults.cfg").write_text(MERGE_DEFAULTS)
+    app = tmp_path / "20-app.cfg"
+    app.write_text(MERGE_APP.format(extra=" bogus-keyword"))
+    proc = _lbguard("verify", "--merge", "--requests", "10", str(tmp_path))
+    assert proc.returncode == 2
+    line = proc.stderr.strip()
+    assert f"[{app}:9]" in line and "bogus-keyword" in line and "\n" not in line
+
+
+def test_simulate_merge_reads_the_defaults_of_an_earlier_file(tmp_path: Path) -> None:
+    (tmp_path / "10-defaults.cfg").write_text(MERGE_DEFAULTS)
+    (tmp_path / "20-app.cfg").write_text(MERGE_APP.format(extra=""))
+    proc = _lbguard("simulate", "--merge", "--format", "json", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    (pool,) = json.loads(proc.stdout)["pools"]
+    assert {s["name"]: s["predicted_share"] for s in pool["servers"]} == {
+        "s1": 0.6,
+        "s2": 0.2,
+        "s3": 0.2,
+    }

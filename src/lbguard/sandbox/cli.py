@@ -192,6 +192,11 @@ def verify_pool(
     type=click.Path(),
     help="nginx: the conf directory relative includes resolve against, as nginx -p.",
 )
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="Read all HAProxy files and directories as one config, like haproxy -f A -f DIR.",
+)
 def verify_command(
     configs: tuple[str, ...],
     pool_name: str | None,
@@ -208,6 +213,7 @@ def verify_command(
     fmt: str,
     dialect: str | None,
     prefix: str | None,
+    merge: bool,
 ) -> None:
     """Run the config in the real HAProxy or nginx on loopback; measure each server's share.
 
@@ -215,7 +221,7 @@ def verify_command(
     request leaves from its own 127.x.y.z address. The measured shares are compared
     with `lbguard simulate` on the very same requests.
     """
-    from lbguard.simulate.cli import load_configs, traffic_from_log
+    from lbguard.simulate.cli import load_configs, merge_hint, traffic_from_log
 
     model = TrafficModel(
         requests=requests,
@@ -230,7 +236,9 @@ def verify_command(
         # The log's first --requests requests, in order.
         logged = traffic_from_log(traffic_log)
         replay = Trace(logged.requests[:requests], logged.description)
-    loaded = load_configs(configs, dialect, prefix)
+    loaded = load_configs(configs, dialect, prefix, merge)
+    if hint := merge_hint(loaded, merge):
+        click.echo(f"lbguard: {hint}", err=True)
     chosen = [
         (item, pool)
         for item in loaded

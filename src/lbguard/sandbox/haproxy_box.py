@@ -116,12 +116,18 @@ class Sandbox:
     # Backends only use_backend rules reach -> the port of a frontend of their own.
     direct_ports: dict[str, int] = field(default_factory=dict)
 
-    def original(self, message: str, staged: str, user: str) -> str:
-        """A message about the staged file `staged`, pointing at the user's file."""
+    def original(
+        self, message: str, staged: str, user: str, where: list[tuple[str, int]] | None = None
+    ) -> str:
+        """A message about the staged file `staged`, pointing at the user's file; `where`
+        maps the lines of several files staged as one back to each file and line."""
 
         def back(m: re.Match[str]) -> str:
             n = int(m.group(1))
             line = self.origin[n - 1] if 0 < n <= len(self.origin) else 0
+            if where is not None and 0 < line <= len(where):
+                file, line = where[line - 1]
+                return f"{file}:{line}"
             return f"{user}:{line}" if line else f"{user}"
 
         return re.sub(re.escape(staged) + r":(\d+)", back, message).replace(staged, user)

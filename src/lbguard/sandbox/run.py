@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import re
 import signal
@@ -336,7 +337,14 @@ def run_haproxy(
     exe = find_binary("haproxy")
     if exe is None:
         raise LbguardError("haproxy is not installed; verify needs the real binary")
-    lines = read_source(path).text.split("\n")
+    where: list[tuple[str, int]] | None = None
+    if len(config.files) > 1:
+        config, lines, where = merged_config([f.path for f in config.files])
+        found = config.pool(pool.name)
+        assert found is not None, pool.name
+        pool = found
+    else:
+        lines = read_source(path).text.split("\n")
     with tempfile.TemporaryDirectory(prefix="lbguard-sandbox-") as tmp:
         box = build_sandbox(config, lines, tmp)
         cfg = os.path.join(tmp, "haproxy.cfg")
@@ -360,7 +368,7 @@ def run_haproxy(
             timeout=timeout,
             progress=progress,
             stats_port=box.stats_port,
-            explain=lambda message: box.original(message, cfg, path),
+            explain=lambda message: box.original(message, cfg, path, where),
             tls=port in box.tls_ports,
         )
     observed.notes = box.notes
@@ -370,6 +378,29 @@ def run_haproxy(
             "sent the whole trace to it through a frontend of its own"
         )
     return observed
+
+
+def merged_config(paths: list[str]) -> tuple[Config, list[str], list[tuple[str, int]]]:
+    """Several `-f` files as the one file the sandbox stages: HAProxy reads them in
+    order as one config, and a valid file starts with a section header, so their
+    concatenation is that config. Returns its model, its lines and, for each line,
+    the file and line it came from."""
+    from lbguard.parsers.haproxy import parse_haproxy_texts
+    from lbguard.sources import SourceText
+
+    lines: list[str] = []
+    where: list[tuple[str, int]] = []
+    for path in paths:
+        own = read_source(path).text.split("\n")
+        if own and own[-1] == "":
+            own.pop()  # the final newline
+        lines.extend(own)
+        where.extend((path, n) for n in range(1, len(own) + 1))
+    text = "\n".join(lines) + "\n"
+    name = "merged.cfg"
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    config = parse_haproxy_texts([SourceText(name, text, digest)]).config
+    return config, [*lines, ""], where
 
 
 def _compiled_prefix(exe: str) -> str:

@@ -25,18 +25,31 @@ class Loaded:
 
 
 def load_configs(
-    paths: tuple[str, ...], dialect: str | None, prefix: str | None = None
+    paths: tuple[str, ...], dialect: str | None, prefix: str | None = None, merge: bool = False
 ) -> list[Loaded]:
-    """Parse configs for prediction; a config that does not parse cannot be simulated."""
-    from lbguard.check import parse_unit, plan_units
-    from lbguard.settings import Settings
+    """Parse configs for prediction; a config that does not parse cannot be simulated.
 
-    del Settings
+    `merge` reads every HAProxy file and directory as one config, as `check --merge`.
+    """
+    from lbguard.check import parse_unit, plan_units
+
     out = []
-    for unit in plan_units(list(paths), Dialect(dialect) if dialect else None, False):
+    for unit in plan_units(list(paths), Dialect(dialect) if dialect else None, merge):
         parsed = parse_unit(unit, prefix=prefix)
         out.append(Loaded(parsed.config, unit.paths[0]))
     return out
+
+
+def merge_hint(loaded: list[Loaded], merge: bool) -> str | None:
+    """A notice when several HAProxy files are read one at a time: `haproxy -f A -f B`
+    reads them as one config, so defaults in A apply to B's backends."""
+    separate = [item.path for item in loaded if item.config.dialect is Dialect.HAPROXY]
+    if merge or len(separate) < 2:
+        return None
+    return (
+        f"{len(separate)} HAProxy files read one at a time; pass --merge to read them as "
+        "one config, as haproxy -f A -f B does"
+    )
 
 
 def traffic_from_log(path: str) -> Trace:
@@ -151,6 +164,11 @@ def render_table(predictions: list[Prediction], traffic: dict[str, Any]) -> None
 @click.option("--dialect", type=click.Choice([d.value for d in Dialect]))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="warning")
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="Read all HAProxy files and directories as one config, like haproxy -f A -f DIR.",
+)
 def simulate_command(
     configs: tuple[str, ...],
     pool_name: str | None,
@@ -165,13 +183,16 @@ def simulate_command(
     dialect: str | None,
     fmt: str,
     fail_on: str,
+    merge: bool,
 ) -> None:
     """Predict each server's share of traffic from the config, with exact algorithm models.
 
     The default traffic: 20,000 requests from 5,000 IPv4 clients over 256 /24s, no
     proxy in front, URIs with Zipf(1.1) popularity over 10,000 paths.
     """
-    loaded = load_configs(configs, dialect)
+    loaded = load_configs(configs, dialect, merge=merge)
+    if hint := merge_hint(loaded, merge):
+        click.echo(f"lbguard: {hint}", err=True)
     model = TrafficModel(
         requests=requests,
         clients=clients,
