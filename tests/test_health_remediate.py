@@ -119,6 +119,21 @@ def test_never_drains_the_last_active_server() -> None:
     assert not commands(outcomes) and "last active" in outcomes[-1].why  # type: ignore[union-attr]
 
 
+def test_leaves_a_server_with_an_agent_check_to_its_agent() -> None:
+    agented = PoolState(
+        "app",
+        (ServerState("web1", "UP", 100, 100, agent=True), ServerState("web2", "UP", 100, 100)),
+    )
+    policy = Remediator(max_fraction=1.0, panic_threshold=1.0)
+    for kind in ("overload", "imbalance"):  # a weight and a drain
+        outcomes = policy.on_alert(Alert(kind, "app", "web1"), agented)
+        assert [type(o) for o in outcomes] == [Refusal]
+        assert "agent-check" in outcomes[0].why  # type: ignore[union-attr]
+    assert commands(policy.on_alert(Alert("overload", "app", "web2"), agented)) == [
+        "set server app/web2 weight 50"
+    ]
+
+
 def test_panic_stops_undoes_and_resumes() -> None:
     policy = Remediator(max_fraction=0.5)
     four = pool(4)
@@ -191,6 +206,9 @@ backend solo
     server solo2 127.0.0.1:{ports["solo2"]} check inter 200ms weight 0
     server solo3 127.0.0.1:{ports["solo3"]} check inter 200ms backup
     server solo4 127.0.0.1:{dead} check inter 200ms fall 1
+backend agented
+    server ag1 127.0.0.1:{ports["web1"]} check inter 200ms agent-check agent-port {dead}
+    server ag2 127.0.0.1:{ports["web2"]} check inter 200ms weight 3
 """,
         ),
         tmp_path,
@@ -301,3 +319,22 @@ def test_an_unreachable_runtime_api_is_recorded_not_raised(tmp_path: Path) -> No
         [record] = list(store.records(kinds=["action"]))
     assert record.body["what"] == "error" and "no such socket" in record.body["why"]
     assert printed and printed[0].startswith("remediate: cannot act on app:")
+
+
+@pytest.mark.native
+def test_the_runtime_api_tells_which_servers_have_an_agent(
+    lb: tuple[RuntimeClient, Path],
+) -> None:
+    api, _ = lb
+    state = api.pool_state("agented")
+    assert {s.name: (s.agent, s.initial_weight) for s in state.servers} == {
+        "ag1": (True, 1),
+        "ag2": (False, 3),
+    }
+    assert not any(s.agent for s in api.pool_state("app").servers)
+    printed: list[str] = []
+    ex = Executor(api, Remediator(max_fraction=1.0), dry_run=False, echo=printed.append)
+    ex.on_alert(Alert("overload", "agented", "ag1"))
+    ag1 = api.pool_state("agented").server("ag1")
+    assert ag1 is not None and ag1.weight == 1  # untouched
+    assert len(printed) == 1 and "refused on agented/ag1: it has an agent-check" in printed[0]

@@ -45,6 +45,7 @@ class ServerState:
     weight: int  # effective weight
     initial_weight: int
     backup: bool = False
+    agent: bool = False  # has an agent-check, which sets the weight too
 
     @property
     def healthy(self) -> bool:
@@ -194,6 +195,8 @@ class RuntimeClient:
                 _int(r.get("weight")),
                 initial.get(r["svname"], _int(r.get("weight"))),
                 r.get("bck") == "1",
+                # Empty unless the server has agent-check (HAProxy 2.6 `show stat`).
+                bool(r.get("agent_rise") or r.get("agent_status")),
             )
             for r in rows
         )

@@ -179,6 +179,19 @@ class Remediator:
         target = pool.server(alert.server)
         if target is None:
             return [*out, Refusal(name, alert.server, "HAProxy has no such server", fp)]
+        if target.agent:
+            # The agent's next answer would overwrite the weight or state set here, and
+            # the undo would then overwrite the agent's: two controllers, one knob.
+            return [
+                *out,
+                Refusal(
+                    name,
+                    alert.server,
+                    "it has an agent-check, which sets its weight and state: the agent "
+                    "already lowers it under load, and would undo a change made here",
+                    fp,
+                ),
+            ]
         applied = self.applied.setdefault(name, {})
         if alert.server in applied:
             return out  # already acted on, by this alert or another
