@@ -12,6 +12,7 @@ from lbguard import __version__, speedups
 from lbguard.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, LbguardError
 from lbguard.findings import Severity
 from lbguard.model import Dialect
+from lbguard.options import merge_option
 from lbguard.util import without_gc
 
 FORMATS = ("text", "json", "sarif", "junit", "github")
@@ -91,11 +92,7 @@ def main() -> None:
     help="Lowest severity that makes the exit code 1 (default: warning).",
 )
 @click.option("--no-native", is_flag=True, help="Do not run haproxy -c / nginx -t.")
-@click.option(
-    "--merge",
-    is_flag=True,
-    help="Read all HAProxy files and directories as one config, like haproxy -f A -f DIR.",
-)
+@merge_option
 @click.option(
     "--context",
     type=click.Choice(["http", "server", "upstream", "location", "stream"]),

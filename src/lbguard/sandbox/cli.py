@@ -13,6 +13,7 @@ import click
 
 from lbguard.errors import EXIT_FINDINGS, EXIT_OK, LbguardError
 from lbguard.model import Dialect, Pool
+from lbguard.options import merge_option
 from lbguard.simulate.engine import simulate
 from lbguard.simulate.predict import server_state
 from lbguard.simulate.traffic import Request, Trace, TrafficModel
@@ -192,11 +193,7 @@ def verify_pool(
     type=click.Path(),
     help="nginx: the conf directory relative includes resolve against, as nginx -p.",
 )
-@click.option(
-    "--merge",
-    is_flag=True,
-    help="Read all HAProxy files and directories as one config, like haproxy -f A -f DIR.",
-)
+@merge_option
 def verify_command(
     configs: tuple[str, ...],
     pool_name: str | None,

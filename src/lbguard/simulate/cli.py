@@ -12,6 +12,7 @@ import click
 from lbguard.errors import EXIT_FINDINGS, EXIT_OK, LbguardError
 from lbguard.findings import Finding, Severity
 from lbguard.model import Config, Dialect, Pool
+from lbguard.options import merge_option
 from lbguard.simulate.predict import Prediction, predict, server_state
 from lbguard.simulate.traffic import Request, Trace, TrafficModel
 
@@ -164,11 +165,7 @@ def render_table(predictions: list[Prediction], traffic: dict[str, Any]) -> None
 @click.option("--dialect", type=click.Choice([d.value for d in Dialect]))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="warning")
-@click.option(
-    "--merge",
-    is_flag=True,
-    help="Read all HAProxy files and directories as one config, like haproxy -f A -f DIR.",
-)
+@merge_option
 def simulate_command(
     configs: tuple[str, ...],
     pool_name: str | None,

@@ -161,8 +161,8 @@ class Remediation:
         try:
             self.executor.on_alert(alert)
         except Exception as exc:  # reported like a failing hook; the next alert still runs
-            self.echo(f"remediate: acting on {alert.kind} for {alert.pool}/{alert.server} "
-                      f"failed: {type(exc).__name__}: {exc}")  # fmt: skip
+            subject = f"{alert.kind} for {alert.pool}/{alert.server}"
+            self.echo(f"remediate: acting on {subject} failed: {type(exc).__name__}: {exc}")
 
     def close(self) -> None:
         """Finish every alert already handed over, then stop the worker."""
